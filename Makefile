@@ -1,0 +1,41 @@
+# The two commands a new user needs:  `make demo`  and  `make test`.
+UV := ./scripts/uv.sh
+RUN := $(UV) run --locked
+
+.PHONY: demo test sync lint typecheck validate-defs pytest bench dev validate-deploy clean
+
+## Command one: install everything and run the weekly loop end to end on embedded defaults.
+demo: sync
+	$(RUN) churn-platform demo
+
+## Command two: the whole suite (lint, types, Dagster definitions, tests, deployment files).
+test: sync lint typecheck validate-defs pytest validate-deploy
+
+sync:
+	$(UV) sync --locked
+
+lint:
+	$(RUN) ruff check .
+	$(RUN) ruff format --check .
+
+typecheck:
+	$(RUN) mypy
+
+validate-defs:
+	$(RUN) dagster definitions validate -w workspace.yaml
+
+pytest:
+	$(RUN) pytest -n 2 --dist loadfile
+
+bench: sync
+	$(RUN) python -m benchmarks
+
+## Dagster UI on http://127.0.0.1:3000 against the embedded PostgreSQL.
+dev: sync
+	$(RUN) churn-platform dev
+
+validate-deploy:
+	bash scripts/validate_deploy.sh
+
+clean:
+	rm -rf .churn_platform .tools .venv

@@ -1,0 +1,38 @@
+"""Domain exceptions. Each names what is wrong (column, row, file) and what to do about it.
+
+The CLI prints these without a traceback and exits non-zero; Dagster shows them in the run.
+"""
+
+from __future__ import annotations
+
+
+class ChurnPlatformError(Exception):
+    """Base class for every error a user is expected to read and act on."""
+
+
+class DataContractError(ChurnPlatformError):
+    """Input data violates the feature contract (missing column, bad dtype, NaN, range, ...)."""
+
+
+class DataSourceConfigError(ChurnPlatformError):
+    """The data source configuration file is malformed or points at something that is not there."""
+
+
+class EmptyPartitionError(DataContractError):
+    """A weekly snapshot has no rows."""
+
+
+class TrainingError(ChurnPlatformError):
+    """Training cannot proceed (too few events, constant features, ...)."""
+
+
+class ModelNotFoundError(ChurnPlatformError):
+    """No model version holds the requested alias."""
+
+
+class ArtifactError(ChurnPlatformError):
+    """A stored artifact (reference data, report) is missing or unreadable."""
+
+
+class StorageError(ChurnPlatformError):
+    """The database or object store is unreachable or rejected a write."""
