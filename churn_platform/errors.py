@@ -36,3 +36,11 @@ class ArtifactError(ChurnPlatformError):
 
 class StorageError(ChurnPlatformError):
     """The database or object store is unreachable or rejected a write."""
+
+
+class NotificationError(ChurnPlatformError):
+    """A notification (Slack webhook, ...) could not be delivered. Never carries the webhook URL."""
+
+
+class ArtifactStoreUnavailableError(ArtifactError, StorageError):
+    """The artifact store's endpoint (S3, MinIO, ...) cannot be reached or timed out."""
