@@ -1,0 +1,301 @@
+"""MLflow adapter: log training runs, register versions, move aliases, load by alias.
+
+MLflow 3 aliases (``challenger``, ``production``) replace the deprecated stages. Every alias move
+goes through :meth:`ModelRegistry.set_alias`, which also appends a row to the PostgreSQL
+``alias_history`` table (who, when, why), because MLflow itself keeps only the current alias.
+Scoring loads ``models:/<name>@production`` by first resolving the alias to a version and then
+loading that exact version, so the lineage we write is the model we actually ran.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import mlflow
+import pandas as pd
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
+from churn_platform.errors import ArtifactError, ModelNotFoundError, StorageError
+from churn_platform.model.pyfunc import MODEL_DIR_ARTIFACT
+from churn_platform.model.train import TrainingResult
+
+log = logging.getLogger(__name__)
+
+PRODUCTION = "production"
+CHALLENGER = "challenger"
+MODEL_CODE = Path(__file__).resolve().parents[1] / "model" / "churn_model.py"
+REFERENCE_FEATURES = "reference/features.parquet"
+REFERENCE_SCORES = "reference/scores.parquet"
+CONTRACT_ARTIFACT = "contract/feature_contract.json"
+
+
+class AliasHistoryWriter(Protocol):
+    def record(
+        self,
+        model_name: str,
+        alias: str,
+        version: int,
+        previous_version: int | None,
+        changed_by: str,
+        reason: str,
+    ) -> None: ...
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A model loaded for scoring, with the lineage to stamp on its predictions."""
+
+    model: mlflow.pyfunc.PyFuncModel
+    name: str
+    version: int
+    run_id: str
+    alias: str
+
+    def predict(self, features: pd.DataFrame, top_drivers: int = 0) -> pd.DataFrame:
+        out = self.model.predict(features, params={"top_drivers": top_drivers})
+        return pd.DataFrame(out)
+
+
+def _pip_requirements() -> list[str]:
+    import lifelines
+    import numpy
+    import xgboost
+
+    return [
+        f"mlflow=={mlflow.__version__}",
+        f"xgboost=={xgboost.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={numpy.__version__}",
+        f"lifelines=={lifelines.__version__}",
+    ]
+
+
+class ModelRegistry:
+    """Registry operations for one registered model name."""
+
+    def __init__(
+        self,
+        model_name: str,
+        *,
+        tracking_uri: str | None = None,
+        experiment_name: str = "churn_platform",
+        artifact_location: str | None = None,
+        alias_history: AliasHistoryWriter | None = None,
+    ) -> None:
+        self.model_name = model_name
+        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        self.experiment_name = experiment_name
+        self.artifact_location = artifact_location
+        self.alias_history = alias_history
+
+    # ---------- experiments and runs ----------
+    def experiment_id(self) -> str:
+        try:
+            exp = self.client.get_experiment_by_name(self.experiment_name)
+            if exp is not None:
+                return str(exp.experiment_id)
+            location = self.artifact_location
+            if location and "://" not in location:
+                location = Path(location).resolve().as_uri()
+            return str(self.client.create_experiment(self.experiment_name, location))
+        except MlflowException as exc:
+            raise StorageError(
+                f"MLflow tracking store {self._safe_uri()} is unreachable or rejected the "
+                f"request: {exc.message}"
+            ) from exc
+
+    def _safe_uri(self) -> str:
+        from sqlalchemy.engine import make_url
+
+        try:
+            return make_url(self.tracking_uri).render_as_string(hide_password=True)
+        except Exception:  # not a database URL (http://, file:)
+            return self.tracking_uri.split("@")[-1]
+
+    def log_training_run(
+        self,
+        result: TrainingResult,
+        *,
+        reference_features: pd.DataFrame,
+        tags: dict[str, str] | None = None,
+        run_name: str | None = None,
+    ) -> str:
+        """Log params, holdout metrics, the pyfunc model, contract and drift reference.
+
+        The reference sample (features + the model's own scores on it) is what weekly drift
+        checks compare against; it lives with the run of the model that made those scores.
+        Returns the MLflow run id.
+        """
+        model = result.model
+        contract = model.contract
+        features = reference_features[list(contract.feature_names)]
+        ref_scores = model.predict_frame(features)
+        example = features.head(5)
+        signature = infer_signature(
+            example, model.predict_frame(example, top_drivers=1), params={"top_drivers": 0}
+        )
+        mlflow.set_tracking_uri(self.tracking_uri)
+        with (
+            mlflow.start_run(experiment_id=self.experiment_id(), run_name=run_name) as run,
+            tempfile.TemporaryDirectory() as tmp,
+        ):
+            mlflow.set_tags({"churn.model_name": self.model_name, **(tags or {})})
+            mlflow.log_params(result.params)
+            mlflow.log_params(
+                {
+                    "n_train": result.n_train,
+                    "n_validation": result.n_validation,
+                    "n_test": result.n_test,
+                    "n_events_train": result.n_events_train,
+                }
+            )
+            mlflow.log_metrics(flatten_evaluations(result))
+            mlflow.log_dict(contract.to_dict(), CONTRACT_ARTIFACT)
+            mlflow.log_dict(model.feature_importance(), "model/feature_importance.json")
+            summary = result.coxph.fitter.summary
+            mlflow.log_text(summary.to_csv(), "baselines/coxph_summary.csv")
+            tmpdir = Path(tmp)
+            features.to_parquet(tmpdir / "features.parquet", index=False)
+            ref_scores.to_parquet(tmpdir / "scores.parquet", index=False)
+            mlflow.log_artifact(str(tmpdir / "features.parquet"), "reference")
+            mlflow.log_artifact(str(tmpdir / "scores.parquet"), "reference")
+            model_dir = model.save(tmpdir / "model_dir")
+            mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(MODEL_CODE),
+                artifacts={MODEL_DIR_ARTIFACT: str(model_dir)},
+                signature=signature,
+                input_example=example,
+                pip_requirements=_pip_requirements(),
+            )
+            return str(run.info.run_id)
+
+    def register(self, run_id: str) -> int:
+        """Register the run's model as a new version of ``model_name``; returns the version."""
+        try:
+            self.client.get_registered_model(self.model_name)
+        except MlflowException:
+            self.client.create_registered_model(self.model_name)
+        mv = self.client.create_model_version(
+            self.model_name, source=f"runs:/{run_id}/model", run_id=run_id
+        )
+        return int(mv.version)
+
+    def log_metric(self, run_id: str, key: str, value: float, step: int) -> None:
+        """Log a metric to a (possibly finished) run, e.g. delayed-label C-index by week."""
+        self.client.log_metric(run_id, key, float(value), step=int(step))
+
+    # ---------- aliases ----------
+    def version_for_alias(self, alias: str) -> ModelVersion | None:
+        try:
+            return self.client.get_model_version_by_alias(self.model_name, alias)
+        except MlflowException as exc:
+            if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+                return None
+            raise StorageError(
+                f"MLflow registry {self._safe_uri()} failed resolving "
+                f"{self.model_name}@{alias}: {exc.message}"
+            ) from exc
+
+    def set_alias(self, alias: str, version: int, *, changed_by: str, reason: str) -> None:
+        """Point ``alias`` at ``version`` and record the move in alias_history."""
+        current = self.version_for_alias(alias)
+        previous = int(current.version) if current is not None else None
+        self.client.get_model_version(self.model_name, str(version))  # raises if absent
+        self.client.set_registered_model_alias(self.model_name, alias, str(version))
+        self.client.set_model_version_tag(
+            self.model_name, str(version), f"churn.{alias}_by", changed_by
+        )
+        if self.alias_history is not None:
+            self.alias_history.record(
+                self.model_name, alias, int(version), previous, changed_by, reason
+            )
+        log.info("%s@%s: %s -> %s by %s (%s)", self.model_name, alias, previous, version,
+                 changed_by, reason)
+
+    def promote(self, version: int, *, approver: str, reason: str) -> None:
+        """Human-approved promotion: only the current challenger may become production."""
+        challenger = self.version_for_alias(CHALLENGER)
+        if challenger is None or int(challenger.version) != int(version):
+            held = "no version" if challenger is None else f"version {challenger.version}"
+            raise ModelNotFoundError(
+                f"version {version} of {self.model_name!r} is not the challenger ({held} holds "
+                f"@{CHALLENGER}); only a challenger that passed the validation gate can be "
+                f"promoted. Run the training job first."
+            )
+        if not approver.strip():
+            raise ValueError("an approver name is required to promote a model")
+        self.set_alias(PRODUCTION, version, changed_by=approver, reason=reason)
+
+    # ---------- loading ----------
+    def load(self, alias: str = PRODUCTION) -> LoadedModel:
+        """Load the version holding ``alias`` with its lineage; clear error if none does."""
+        mv = self.version_for_alias(alias)
+        if mv is None:
+            raise ModelNotFoundError(
+                f"no version of model {self.model_name!r} holds the alias @{alias} in the MLflow "
+                f"registry at {self._safe_uri()}. Train one (`churn-platform train` or the "
+                f"Dagster `training_job`) and promote it: `churn-platform promote --version N "
+                f"--approver YOUR_NAME`."
+            )
+        uri = f"models:/{self.model_name}/{mv.version}"
+        try:
+            model = mlflow.pyfunc.load_model(uri)
+        except MlflowException as exc:
+            raise ArtifactError(f"could not load {uri} (@{alias}): {exc.message}") from exc
+        return LoadedModel(
+            model=model,
+            name=self.model_name,
+            version=int(mv.version),
+            run_id=str(mv.run_id),
+            alias=alias,
+        )
+
+    def load_reference(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The training reference (features, scores) logged with ``run_id``, for drift."""
+        frames = []
+        for path in (REFERENCE_FEATURES, REFERENCE_SCORES):
+            try:
+                local = mlflow.artifacts.download_artifacts(
+                    run_id=run_id, artifact_path=path, tracking_uri=self.tracking_uri
+                )
+                frames.append(pd.read_parquet(local))
+            except Exception as exc:
+                raise ArtifactError(
+                    f"reference artifact {path!r} of MLflow run {run_id} is missing or "
+                    f"unreadable ({exc}); retrain the model to regenerate it."
+                ) from exc
+        return frames[0], frames[1]
+
+    def run_metrics(self, run_id: str) -> dict[str, float]:
+        return dict(self.client.get_run(run_id).data.metrics)
+
+
+def flatten_evaluations(result: TrainingResult) -> dict[str, float]:
+    """Holdout metrics as flat MLflow keys, e.g. ``holdout.xgboost_cox.c_index``."""
+    out: dict[str, float] = {}
+    for model_name, ev in result.evaluations.items():
+        prefix = f"holdout.{model_name}"
+        out[f"{prefix}.c_index"] = ev.c_index
+        out[f"{prefix}.uno_c"] = ev.uno_c
+        out[f"{prefix}.ibs"] = ev.ibs
+        for h, b in ev.brier.items():
+            out[f"{prefix}.brier_{h}d"] = b
+        for h, a in ev.auc.items():
+            out[f"{prefix}.auc_{h}d"] = a
+    return out
+
+
+def metrics_json(result: TrainingResult) -> str:
+    return json.dumps(flatten_evaluations(result), indent=2, sort_keys=True)
+
+

@@ -1,0 +1,156 @@
+"""XGBoost Cox proportional-hazards model with a Breslow baseline.
+
+XGBoost's ``survival:cox`` objective learns a log partial hazard (its output margin); alone it
+cannot say *when* a customer churns. We estimate the Breslow cumulative baseline hazard on the
+training data with the same margins, which turns the margin into P(churn within h days).
+Categorical features use XGBoost's native categorical support, so per-customer contributions
+(``pred_contribs``, TreeSHAP) come out per business feature, not per one-hot column.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from churn_platform.domain.schema import CategoricalFeature, FeatureContract
+from churn_platform.domain.survival import BreslowBaseline, FloatArray
+from churn_platform.errors import DataContractError
+
+
+def model_matrix(df: pd.DataFrame, contract: FeatureContract) -> pd.DataFrame:
+    """Features in contract order; categoricals as pandas Categorical with the declared levels.
+
+    A level the contract does not declare would silently become "missing" in a Categorical;
+    it is refused instead, naming the column, the values and the row count.
+    """
+    missing = [f.name for f in contract.features if f.name not in df.columns]
+    if missing:
+        raise DataContractError(f"model input lacks feature column(s) {missing}")
+    out: dict[str, object] = {}
+    for feature in contract.features:
+        col = df[feature.name]
+        if isinstance(feature, CategoricalFeature):
+            values = col.astype("object")
+            cat = pd.Categorical(values, categories=feature.categories)
+            unknown = values.notna().to_numpy() & (np.asarray(cat.codes) < 0)
+            if unknown.any():
+                levels = sorted({str(v) for v in values[unknown]})[:5]
+                raise DataContractError(
+                    f"column {feature.name!r}: {int(unknown.sum())} rows with level(s) {levels} "
+                    f"unseen at training (allowed: {list(feature.categories)})"
+                )
+            out[feature.name] = cat
+        else:
+            out[feature.name] = col.astype("float64")
+    return pd.DataFrame(out, index=df.index)
+
+
+def prob_column(horizon: int) -> str:
+    """Name of the churn-probability column for a horizon in days."""
+    return f"churn_prob_{int(horizon)}d"
+
+
+@dataclass
+class XGBCoxModel:
+    """A fitted XGBoost Cox model plus everything needed to score customers."""
+
+    booster: xgb.Booster
+    baseline: BreslowBaseline
+    contract: FeatureContract
+    horizons: tuple[int, ...]
+    best_iteration: int
+
+    def _dmatrix(self, df: pd.DataFrame) -> xgb.DMatrix:
+        return xgb.DMatrix(model_matrix(df, self.contract), enable_categorical=True, nthread=-1)
+
+    def log_partial_hazard(self, df: pd.DataFrame) -> FloatArray:
+        """Log partial hazard (higher = churns sooner)."""
+        margin = self.booster.predict(
+            self._dmatrix(df), output_margin=True, iteration_range=(0, self.best_iteration + 1)
+        )
+        return np.asarray(margin, dtype=np.float64)
+
+    def predict_frame(self, df: pd.DataFrame, top_drivers: int = 0) -> pd.DataFrame:
+        """Risk score (hazard ratio exp(margin)), churn probability per horizon, top drivers.
+
+        ``top_drivers`` > 0 adds a ``top_drivers`` column: a JSON list of the features that push
+        this customer's risk up the most, with their contribution to the log hazard.
+        """
+        lph = self.log_partial_hazard(df)
+        out = pd.DataFrame({"risk_score": np.exp(lph)}, index=df.index)
+        for h, p in self.baseline.churn_probabilities(lph, self.horizons).items():
+            out[prob_column(int(h))] = p
+        if top_drivers > 0:
+            out["top_drivers"] = self.top_drivers(df, top_drivers)
+        return out
+
+    def contributions(self, df: pd.DataFrame) -> pd.DataFrame:
+        """Per-customer TreeSHAP contributions to the log hazard, one column per feature."""
+        contribs = self.booster.predict(
+            self._dmatrix(df), pred_contribs=True, iteration_range=(0, self.best_iteration + 1)
+        )
+        names = list(self.contract.feature_names)
+        return pd.DataFrame(contribs[:, : len(names)], columns=names, index=df.index)
+
+    def top_drivers(self, df: pd.DataFrame, k: int) -> pd.Series:
+        """JSON list of the k features raising each customer's risk the most."""
+        contrib = self.contributions(df)
+        values = contrib.to_numpy()
+        names = np.asarray(contrib.columns)
+        k = min(k, values.shape[1])
+        top = np.argsort(-values, axis=1)[:, :k]
+        rows = np.take_along_axis(values, top, axis=1)
+        docs = [
+            json.dumps(
+                [
+                    {"feature": str(n), "contribution": round(float(v), 4)}
+                    for n, v in zip(names[idx], vals, strict=True)
+                    if v > 0
+                ]
+            )
+            for idx, vals in zip(top, rows, strict=True)
+        ]
+        return pd.Series(docs, index=df.index, dtype="object")
+
+    def feature_importance(self) -> dict[str, float]:
+        """Total gain per feature, normalised to sum to 1."""
+        gain = self.booster.get_score(importance_type="total_gain")
+        total = sum(gain.values()) or 1.0
+        return {f: gain.get(f, 0.0) / total for f in self.contract.feature_names}
+
+    # --- persistence (a directory of plain files; the pyfunc wraps it) ---
+    def save(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        self.booster.save_model(str(directory / "booster.ubj"))
+        (directory / "baseline.json").write_text(json.dumps(self.baseline.to_dict()))
+        (directory / "contract.json").write_text(json.dumps(self.contract.to_dict(), indent=2))
+        meta = {"horizons": list(self.horizons), "best_iteration": self.best_iteration}
+        (directory / "meta.json").write_text(json.dumps(meta))
+        return directory
+
+    @classmethod
+    def load(cls, directory: Path) -> XGBCoxModel:
+        booster = xgb.Booster()
+        booster.load_model(str(directory / "booster.ubj"))
+        meta = json.loads((directory / "meta.json").read_text())
+        return cls(
+            booster=booster,
+            baseline=BreslowBaseline.from_dict(json.loads((directory / "baseline.json").read_text())),
+            contract=FeatureContract.from_dict(json.loads((directory / "contract.json").read_text())),
+            horizons=tuple(int(h) for h in meta["horizons"]),
+            best_iteration=int(meta["best_iteration"]),
+        )
+
+
+def horizons_tuple(horizons: Sequence[int]) -> tuple[int, ...]:
+    """Sorted, de-duplicated, positive integer horizons in days."""
+    hs = tuple(sorted({int(h) for h in horizons}))
+    if not hs or hs[0] <= 0:
+        raise ValueError(f"horizons must be positive days, got {list(horizons)}")
+    return hs
