@@ -1,0 +1,297 @@
+"""Database plumbing for the churn platform: engine, table definitions and the one place for DDL.
+
+Four tables live in one PostgreSQL schema (``churn`` by default):
+
+* ``predictions`` — one row per customer, scoring week and model: the risk score, the churn
+  probability at each configured horizon, rank/decile for call lists, the top drivers, and the
+  lineage that says which model, features and run produced it.
+* ``model_evaluations`` — how well the predictions of a past week ranked customers once their
+  labels arrived (C-index, Uno's C, Brier/AUC at horizons).
+* ``drift_results`` — the weekly feature and score drift tests and whether they breached.
+* ``alias_history`` — an audit trail of model alias moves (who promoted what, when and why).
+
+SQLAlchemy Core only; :func:`ensure_schema` creates everything idempotently and refuses to run
+against a ``predictions`` table built for other horizons.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from churn_platform.errors import StorageError
+
+DEFAULT_SCHEMA = "churn"
+DEFAULT_HORIZONS: tuple[int, ...] = (30, 90, 180)
+
+_HORIZON_COLUMN = re.compile(r"^churn_prob_(\d+)d$")
+
+
+def horizon_column(horizon_days: int) -> str:
+    """Name of the column holding the probability of churning within ``horizon_days``."""
+    return f"churn_prob_{int(horizon_days)}d"
+
+
+def _normalise_horizons(horizons: Sequence[int]) -> tuple[int, ...]:
+    values = tuple(int(h) for h in horizons)
+    if not values:
+        raise StorageError("At least one churn horizon (in days) must be configured.")
+    if any(h <= 0 for h in values):
+        raise StorageError(f"Churn horizons must be positive numbers of days, got {values}.")
+    if len(set(values)) != len(values):
+        raise StorageError(f"Churn horizons must be distinct, got {values}.")
+    return values
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The platform's tables, bound to one schema and one set of churn horizons."""
+
+    metadata: sa.MetaData
+    schema: str
+    horizons: tuple[int, ...]
+    predictions: sa.Table
+    model_evaluations: sa.Table
+    drift_results: sa.Table
+    alias_history: sa.Table
+
+    @property
+    def probability_columns(self) -> list[str]:
+        """``churn_prob_<h>d`` column names, in configured horizon order."""
+        return [horizon_column(h) for h in self.horizons]
+
+
+def tables_for(schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_HORIZONS) -> Tables:
+    """Build the table definitions for ``schema`` with one probability column per horizon."""
+    hs = _normalise_horizons(horizons)
+    md = sa.MetaData(schema=schema)
+    tz = sa.DateTime(timezone=True)
+
+    predictions = sa.Table(
+        "predictions",
+        md,
+        sa.Column("customer_id", sa.BigInteger, nullable=False),
+        sa.Column("scoring_week", sa.Date, nullable=False, comment="Monday of the scored week"),
+        sa.Column("model_name", sa.Text, nullable=False),
+        sa.Column("risk_score", sa.Double, comment="hazard ratio; higher = churns sooner"),
+        *[sa.Column(horizon_column(h), sa.Double, comment=f"P(churn within {h} days)") for h in hs],
+        sa.Column("risk_rank", sa.Integer, comment="1 = riskiest customer of the week"),
+        sa.Column("risk_decile", sa.SmallInteger, comment="10 = riskiest tenth"),
+        sa.Column("top_drivers", sa.Text, comment="JSON: per-customer feature contributions"),
+        sa.Column("model_version", sa.Integer),
+        sa.Column("model_run_id", sa.Text),
+        sa.Column("model_alias", sa.Text),
+        sa.Column("feature_snapshot_id", sa.Text),
+        sa.Column("dagster_run_id", sa.Text),
+        sa.Column("code_version", sa.Text),
+        sa.Column("scored_at", tz),
+        sa.PrimaryKeyConstraint(
+            "scoring_week", "customer_id", "model_name", name="predictions_pkey"
+        ),
+    )
+
+    model_evaluations = sa.Table(
+        "model_evaluations",
+        md,
+        sa.Column("scoring_week", sa.Date, nullable=False),
+        sa.Column("model_name", sa.Text, nullable=False),
+        sa.Column("model_version", sa.Integer, nullable=False),
+        sa.Column("label_lag_weeks", sa.Integer, nullable=False),
+        sa.Column("evaluated_week", sa.Date),
+        sa.Column("n", sa.Integer),
+        sa.Column("n_events", sa.Integer),
+        sa.Column("c_index", sa.Double),
+        sa.Column("uno_c", sa.Double),
+        sa.Column("ibs", sa.Double),
+        sa.Column("brier", pg.JSONB, comment='{"<horizon days>": brier score}'),
+        sa.Column("auc", pg.JSONB, comment='{"<horizon days>": time-dependent AUC}'),
+        sa.Column("mlflow_run_id", sa.Text),
+        sa.Column("evaluated_at", tz),
+        sa.PrimaryKeyConstraint(
+            "scoring_week",
+            "model_name",
+            "model_version",
+            "label_lag_weeks",
+            name="model_evaluations_pkey",
+        ),
+    )
+
+    drift_results = sa.Table(
+        "drift_results",
+        md,
+        sa.Column("week", sa.Date, nullable=False),
+        sa.Column("kind", sa.Text, nullable=False),
+        sa.Column("column_name", sa.Text, nullable=False),
+        sa.Column("test", sa.Text),
+        sa.Column("statistic", sa.Double),
+        sa.Column("p_value", sa.Double),
+        sa.Column("effect", sa.Double),
+        sa.Column("psi", sa.Double),
+        sa.Column("breached", sa.Boolean),
+        sa.Column("new_levels", sa.Text),
+        sa.Column("n_reference", sa.Integer),
+        sa.Column("n_current", sa.Integer),
+        sa.Column("model_name", sa.Text, nullable=False),
+        sa.Column("model_version", sa.Integer),
+        sa.Column("computed_at", tz),
+        sa.PrimaryKeyConstraint(
+            "week", "kind", "column_name", "model_name", name="drift_results_pkey"
+        ),
+        sa.CheckConstraint("kind IN ('feature', 'score')", name="drift_results_kind_check"),
+    )
+
+    alias_history = sa.Table(
+        "alias_history",
+        md,
+        sa.Column("id", sa.BigInteger, sa.Identity(always=False), primary_key=True),
+        sa.Column("model_name", sa.Text, nullable=False),
+        sa.Column("alias", sa.Text, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("previous_version", sa.Integer, nullable=True),
+        sa.Column("changed_at", tz, nullable=False, server_default=sa.func.now()),
+        sa.Column("changed_by", sa.Text),
+        sa.Column("reason", sa.Text),
+    )
+
+    return Tables(
+        metadata=md,
+        schema=schema,
+        horizons=hs,
+        predictions=predictions,
+        model_evaluations=model_evaluations,
+        drift_results=drift_results,
+        alias_history=alias_history,
+    )
+
+
+def describe_url(url: str | sa.URL) -> str:
+    """``host:port/database`` of a URL, for error messages (never the password)."""
+    u = sa.make_url(url)
+    host = u.host or str(u.query.get("host", "localhost"))
+    port = f":{u.port}" if u.port else ""
+    return f"{host}{port}/{u.database or ''}"
+
+
+def make_engine(url: str | sa.URL) -> sa.Engine:
+    """Create an engine and check the database answers; unreachable → :class:`StorageError`.
+
+    Connections are pinged before use so a restarted database does not fail the next run.
+    """
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, ImportError) as exc:
+        raise StorageError(f"Invalid database URL for {describe_url(url)}: {exc}") from exc
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.DBAPIError as exc:
+        engine.dispose()
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        raise StorageError(
+            f"Cannot connect to PostgreSQL at {describe_url(url)} "
+            f"({type(exc.orig).__name__}: {reason}). Check DATABASE_URL, that the server is "
+            "running and that the database exists."
+        ) from exc
+    return engine
+
+
+def libpq_url(sqlalchemy_url: str | sa.URL) -> str:
+    """Turn a SQLAlchemy URL (``postgresql+psycopg2://...``) into a libpq URI for ADBC/psycopg.
+
+    Handles the embedded server's socket URLs (``...@/db?host=/socket/dir``) and percent-encodes
+    user, password and query values.
+    """
+    u = sa.make_url(sqlalchemy_url)
+    if u.get_backend_name() != "postgresql":
+        raise StorageError(f"Expected a PostgreSQL URL, got backend {u.get_backend_name()!r}.")
+    auth = ""
+    if u.username:
+        auth = quote(u.username, safe="")
+        if u.password is not None:
+            auth += ":" + quote(str(u.password), safe="")
+        auth += "@"
+    host = ""
+    if u.host:
+        host = f"[{u.host}]" if ":" in u.host else u.host
+    if u.port:
+        host += f":{u.port}"
+    database = "/" + quote(u.database, safe="") if u.database else "/"
+    params: list[str] = []
+    for key, value in u.query.items():
+        values = value if isinstance(value, tuple) else (value,)
+        params.extend(f"{quote(key, safe='')}={quote(v, safe='')}" for v in values)
+    query = "?" + "&".join(params) if params else ""
+    return f"postgresql://{auth}{host}{database}{query}"
+
+
+def _existing_horizons(conn: sa.Connection, schema: str) -> tuple[set[int], bool]:
+    inspector = sa.inspect(conn)
+    if not inspector.has_table("predictions", schema=schema):
+        return set(), False
+    found: set[int] = set()
+    for col in inspector.get_columns("predictions", schema=schema):
+        match = _HORIZON_COLUMN.match(col["name"])
+        if match:
+            found.add(int(match.group(1)))
+    return found, True
+
+
+def ensure_schema(
+    engine: sa.Engine,
+    schema: str = DEFAULT_SCHEMA,
+    horizons: Sequence[int] = DEFAULT_HORIZONS,
+) -> Tables:
+    """Create the schema and all tables if missing (safe to call on every run and concurrently).
+
+    Raises :class:`StorageError` if ``predictions`` already exists with other horizon columns:
+    the configured horizons changed and the existing table would silently lose or lack columns.
+    Returns the :class:`Tables` it checked.
+    """
+    tables = tables_for(schema, horizons)
+    _create(engine, tables, include_predictions=True)
+    return tables
+
+
+def ensure_monitoring_tables(engine: sa.Engine, schema: str = DEFAULT_SCHEMA) -> Tables:
+    """Create the schema and the tables that do not depend on horizons (evaluations, drift,
+    alias history); ``predictions`` is neither created nor checked.
+
+    Used by the small stores, which must not fail because the scoring horizons differ.
+    """
+    tables = tables_for(schema, DEFAULT_HORIZONS)
+    _create(engine, tables, include_predictions=False)
+    return tables
+
+
+def _create(engine: sa.Engine, tables: Tables, *, include_predictions: bool) -> None:
+    schema = tables.schema
+    try:
+        with engine.begin() as conn:
+            # Serialise concurrent first runs (two Dagster steps creating the schema at once).
+            lock = sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("k"), 0))
+            conn.execute(sa.select(lock), {"k": f"churn_platform.ensure_schema:{schema}"})
+            conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+            wanted = [
+                t
+                for t in tables.metadata.sorted_tables
+                if include_predictions or t is not tables.predictions
+            ]
+            if include_predictions:
+                found, exists = _existing_horizons(conn, schema)
+                if exists and found != set(tables.horizons):
+                    raise StorageError(
+                        f"Table {schema}.predictions has churn horizons {sorted(found)} (days) "
+                        f"but the platform is configured for {sorted(tables.horizons)}. Configure "
+                        "the same horizons, use another schema, or migrate the table (add/drop "
+                        "the churn_prob_<h>d columns) before scoring."
+                    )
+            tables.metadata.create_all(conn, tables=wanted, checkfirst=True)
+    except sa.exc.DBAPIError as exc:
+        raise StorageError(
+            f"Could not create schema {schema!r} on {describe_url(engine.url)}: {exc.orig}"
+        ) from exc

@@ -1,0 +1,225 @@
+"""Small repositories over the monitoring tables: model evaluations, drift results, alias history.
+
+These tables hold tens to thousands of rows a week, so plain bound-parameter statements through
+SQLAlchemy Core are enough (bulk COPY is reserved for the per-customer ``predictions`` table).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from churn_platform.errors import StorageError
+from churn_platform.io.db import DEFAULT_SCHEMA, Tables, ensure_monitoring_tables, make_engine
+
+DRIFT_KINDS = ("feature", "score")
+
+
+def _python_value(value: Any) -> Any:
+    """Convert numpy/pandas scalars to plain Python values the driver understands; NaN → NULL."""
+    if value is None or value is pd.NaT:
+        return None
+    if isinstance(value, dict | list):
+        return value
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    return [
+        {str(k): _python_value(v) for k, v in row.items()}
+        for row in frame.to_dict(orient="records")
+    ]
+
+
+def _check_columns(frame: pd.DataFrame, table: sa.Table, what: str) -> None:
+    unknown = [str(c) for c in frame.columns if str(c) not in table.c]
+    if unknown:
+        raise StorageError(
+            f"{what}: unexpected column(s) {unknown}; {table.fullname} has "
+            f"{[c.name for c in table.columns]}."
+        )
+
+
+class _Store:
+    """Shared engine/schema handling."""
+
+    def __init__(self, url: str | sa.Engine, schema: str = DEFAULT_SCHEMA) -> None:
+        self.engine = url if isinstance(url, sa.Engine) else make_engine(url)
+        self.tables: Tables = ensure_monitoring_tables(self.engine, schema)
+
+    def _read(self, stmt: sa.Select[Any], what: str) -> pd.DataFrame:
+        try:
+            with self.engine.connect() as conn:
+                result = conn.execute(stmt)
+                return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+        except sa.exc.DBAPIError as exc:
+            raise StorageError(f"Could not read {what}: {exc.orig}") from exc
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+
+class EvaluationStore(_Store):
+    """Delayed model evaluations: how well a week's predictions ranked customers once labelled."""
+
+    def upsert(self, rows: pd.DataFrame) -> int:
+        """Insert or update evaluations keyed by (scoring_week, model_name, version, lag).
+
+        ``brier``/``auc`` hold ``{horizon_days: value}`` dicts; ``evaluated_at`` defaults to now.
+        Returns the number of rows written.
+        """
+        t = self.tables.model_evaluations
+        _check_columns(rows, t, "Model evaluations")
+        key = [c.name for c in t.primary_key.columns]
+        missing = [k for k in key if k not in rows.columns]
+        if missing:
+            raise StorageError(f"Model evaluations: key column(s) {missing} are missing.")
+        if rows.empty:
+            return 0
+        if rows.duplicated(subset=key).any():
+            raise StorageError(f"Model evaluations: duplicated keys {key} in one upsert.")
+        records = _records(rows)
+        now = datetime.now().astimezone()
+        for rec in records:
+            if rec.get("evaluated_at") is None:
+                rec["evaluated_at"] = now
+            for name in ("brier", "auc"):
+                if isinstance(rec.get(name), dict):
+                    rec[name] = {str(k): _python_value(v) for k, v in rec[name].items()}
+        columns = sorted({c for rec in records for c in rec})
+        records = [{c: rec.get(c) for c in columns} for rec in records]
+        stmt = pg.insert(t)
+        updates = {c: stmt.excluded[c] for c in columns if c not in key}
+        stmt = (
+            stmt.on_conflict_do_update(index_elements=key, set_=updates)
+            if updates
+            else stmt.on_conflict_do_nothing(index_elements=key)
+        )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(stmt, records)
+        except sa.exc.DBAPIError as exc:
+            raise StorageError(f"Could not store model evaluations: {exc.orig}") from exc
+        return len(records)
+
+    def read(self, model_name: str | None = None) -> pd.DataFrame:
+        """Evaluations (optionally of one model), oldest scoring week first."""
+        t = self.tables.model_evaluations
+        stmt = sa.select(t).order_by(
+            t.c.model_name, t.c.scoring_week, t.c.model_version, t.c.label_lag_weeks
+        )
+        if model_name is not None:
+            stmt = stmt.where(t.c.model_name == model_name)
+        return self._read(stmt, "model evaluations")
+
+
+class DriftStore(_Store):
+    """Weekly drift test results per feature (``kind='feature'``) or score (``kind='score'``)."""
+
+    def replace_week(self, week: date, kind: str, model_name: str, frame: pd.DataFrame) -> int:
+        """Replace all results of (week, kind, model) with ``frame`` in one transaction.
+
+        ``frame`` has one row per tested column (``column_name``, ``test``, ``statistic``,
+        ``p_value``, ``effect``, ``psi``, ``breached``, ...); ``week``/``kind``/``model_name``
+        are taken from the arguments (if present in the frame they must agree).
+        """
+        if kind not in DRIFT_KINDS:
+            raise StorageError(f"Drift kind must be one of {DRIFT_KINDS}, got {kind!r}.")
+        t = self.tables.drift_results
+        _check_columns(frame, t, "Drift results")
+        if "column_name" not in frame.columns:
+            raise StorageError("Drift results: column 'column_name' is missing.")
+        fixed: dict[str, Any] = {"week": week, "kind": kind, "model_name": model_name}
+        for name, value in fixed.items():
+            if name in frame.columns:
+                values = set(pd.Series(frame[name]).map(_python_value).unique())
+                if values - {value}:
+                    raise StorageError(
+                        f"Drift results: column {name!r} holds {sorted(map(str, values))}, "
+                        f"expected only {value!r}."
+                    )
+        if frame["column_name"].duplicated().any():
+            dups = sorted(frame.loc[frame["column_name"].duplicated(), "column_name"].astype(str))
+            raise StorageError(f"Drift results: column(s) {dups} tested twice in one week.")
+        records = _records(frame)
+        now = datetime.now().astimezone()
+        for rec in records:
+            rec.update(fixed)
+            if rec.get("computed_at") is None:
+                rec["computed_at"] = now
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(
+                    sa.delete(t).where(
+                        t.c.week == week, t.c.kind == kind, t.c.model_name == model_name
+                    )
+                )
+                if records:
+                    conn.execute(sa.insert(t), records)
+        except sa.exc.DBAPIError as exc:
+            raise StorageError(
+                f"Could not store {kind} drift results for week {week}, model {model_name!r}: "
+                f"{exc.orig}"
+            ) from exc
+        return len(records)
+
+    def read(self, week: date | None = None, kind: str | None = None) -> pd.DataFrame:
+        """Drift results, optionally for one week and/or kind, by week then column."""
+        t = self.tables.drift_results
+        stmt = sa.select(t).order_by(t.c.week, t.c.kind, t.c.model_name, t.c.column_name)
+        if week is not None:
+            stmt = stmt.where(t.c.week == week)
+        if kind is not None:
+            stmt = stmt.where(t.c.kind == kind)
+        return self._read(stmt, "drift results")
+
+
+class AliasHistory(_Store):
+    """Audit trail of model alias moves (``challenger``, ``production``): who, when, why."""
+
+    def record(
+        self,
+        model_name: str,
+        alias: str,
+        version: int,
+        previous_version: int | None,
+        changed_by: str,
+        reason: str,
+    ) -> None:
+        """Append one alias move (who moved ``alias`` of ``model_name`` to ``version``, and why)."""
+        t = self.tables.alias_history
+        stmt = sa.insert(t).values(
+            model_name=model_name,
+            alias=alias,
+            version=int(version),
+            previous_version=None if previous_version is None else int(previous_version),
+            changed_by=changed_by,
+            reason=reason,
+        )
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(stmt)
+        except sa.exc.DBAPIError as exc:
+            raise StorageError(
+                f"Could not record alias {alias!r} → version {version} of {model_name!r}: "
+                f"{exc.orig}"
+            ) from exc
+
+    def read(self, model_name: str) -> pd.DataFrame:
+        """All alias moves of ``model_name``, oldest first."""
+        t = self.tables.alias_history
+        stmt = sa.select(t).where(t.c.model_name == model_name).order_by(t.c.changed_at, t.c.id)
+        return self._read(stmt, f"alias history of {model_name!r}")

@@ -1,0 +1,109 @@
+"""Engine, URL conversion and idempotent DDL against a real PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+
+import adbc_driver_postgresql.dbapi as adbc
+import pytest
+import sqlalchemy as sa
+
+from churn_platform.errors import StorageError
+from churn_platform.io.db import (
+    ensure_monitoring_tables,
+    ensure_schema,
+    libpq_url,
+    make_engine,
+    tables_for,
+)
+
+
+@pytest.fixture()
+def schema() -> str:
+    return f"t_{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture()
+def engine(pg_url: str) -> sa.Engine:
+    return make_engine(pg_url)
+
+
+def test_tables_have_one_probability_column_per_horizon() -> None:
+    tables = tables_for("churn", (7, 30))
+    cols = [c.name for c in tables.predictions.columns]
+    assert "churn_prob_7d" in cols and "churn_prob_30d" in cols
+    assert "churn_prob_90d" not in cols
+    assert [c.name for c in tables.predictions.primary_key.columns] == [
+        "scoring_week",
+        "customer_id",
+        "model_name",
+    ]
+    assert tables.probability_columns == ["churn_prob_7d", "churn_prob_30d"]
+
+
+@pytest.mark.parametrize("bad", [(), (30, 30), (0, 90)])
+def test_invalid_horizons_are_rejected(bad: tuple[int, ...]) -> None:
+    with pytest.raises(StorageError, match="horizon"):
+        tables_for("churn", bad)
+
+
+def test_ensure_schema_is_idempotent(engine: sa.Engine, schema: str) -> None:
+    ensure_schema(engine, schema)
+    ensure_schema(engine, schema)
+    inspector = sa.inspect(engine)
+    names = set(inspector.get_table_names(schema=schema))
+    assert names == {"predictions", "model_evaluations", "drift_results", "alias_history"}
+    cols = {c["name"]: c for c in inspector.get_columns("predictions", schema=schema)}
+    assert {"churn_prob_30d", "churn_prob_90d", "churn_prob_180d"} <= set(cols)
+    assert isinstance(cols["risk_rank"]["type"], sa.Integer)
+    assert isinstance(cols["risk_decile"]["type"], sa.SmallInteger)
+
+
+def test_horizon_mismatch_is_explained(engine: sa.Engine, schema: str) -> None:
+    ensure_schema(engine, schema, (30, 90, 180))
+    with pytest.raises(StorageError, match=r"\[30, 90, 180\].*configured for \[30, 90\]"):
+        ensure_schema(engine, schema, (30, 90))
+    # Stores that do not depend on horizons keep working.
+    ensure_monitoring_tables(engine, schema)
+
+
+def test_dead_database_names_host_and_database_but_not_password() -> None:
+    url = "postgresql+psycopg2://postgres:s3cret-pw@127.0.0.1:1/nowhere"
+    with pytest.raises(StorageError) as info:
+        make_engine(url)
+    message = str(info.value)
+    assert "127.0.0.1:1/nowhere" in message
+    assert "s3cret-pw" not in message
+    assert info.value.__cause__ is not None
+
+
+def test_missing_database_is_a_storage_error(pg_url: str) -> None:
+    url = sa.make_url(pg_url).set(database=f"missing_{uuid.uuid4().hex[:6]}")
+    with pytest.raises(StorageError, match="missing_"):
+        make_engine(url)
+
+
+def test_libpq_url_for_tcp_and_socket_urls() -> None:
+    tcp = sa.URL.create(
+        "postgresql+psycopg2",
+        username="app",
+        password="p@ss:w/rd",
+        host="db",
+        port=5433,
+        database="churn",
+    )
+    assert libpq_url(tcp) == "postgresql://app:p%40ss%3Aw%2Frd@db:5433/churn"
+    socket = "postgresql+psycopg2://postgres:@/postgres?host=/home/u/.churn/pgdata"
+    assert (
+        libpq_url(socket) == "postgresql://postgres:@/postgres?host=%2Fhome%2Fu%2F.churn%2Fpgdata"
+    )
+    with pytest.raises(StorageError, match="PostgreSQL"):
+        libpq_url("sqlite:///x.db")
+
+
+def test_libpq_url_connects_with_adbc(pg_url: str) -> None:
+    with adbc.connect(libpq_url(pg_url)) as conn, conn.cursor() as cur:
+        cur.execute("SELECT current_database()")
+        row = cur.fetchone()
+    assert row is not None
+    assert row[0] == sa.make_url(pg_url).database
