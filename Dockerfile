@@ -8,14 +8,10 @@
 # cached layer first, the project itself second, and only the virtual environment is copied into
 # a slim runtime image that runs as an unprivileged user.
 
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
-ARG UV_IMAGE=ghcr.io/astral-sh/uv:0.13.9
-
-FROM ${UV_IMAGE} AS uv
-
 # ---------------------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS builder
-COPY --from=uv /uv /uvx /bin/
+FROM python:3.11-slim-bookworm AS builder
+# uv pinned to the version that wrote uv.lock
+COPY --from=ghcr.io/astral-sh/uv:0.13.9 /uv /uvx /bin/
 ENV UV_COMPILE_BYTECODE=1 \
     UV_LINK_MODE=copy \
     UV_PYTHON_DOWNLOADS=never \
@@ -36,7 +32,7 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable
 
 # ---------------------------------------------------------------------------------------------
-FROM ${PYTHON_IMAGE} AS runtime
+FROM python:3.11-slim-bookworm AS runtime
 
 ARG APP_UID=10001
 ARG APP_GID=10001
@@ -58,8 +54,10 @@ COPY --chown=root:root deploy/docker/healthcheck.py deploy/docker/healthcheck.py
 COPY --chown=root:root deploy/dagster/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
 # Code and config are root-owned and read-only for the runtime user; only Dagster's local
 # storage (compute logs, fs IO manager) is writable. Mount a volume there in compose/ECS.
-RUN mkdir -p /opt/dagster/dagster_home/storage /opt/dagster/dagster_home/logs \
- && chown -R dagster:dagster /opt/dagster/dagster_home/storage /opt/dagster/dagster_home/logs
+# .nux/nux.yaml is pre-seeded so the webserver never writes under a read-only root filesystem.
+RUN mkdir -p /opt/dagster/dagster_home/storage /opt/dagster/dagster_home/.nux \
+ && printf 'seen: 1\n' > /opt/dagster/dagster_home/.nux/nux.yaml \
+ && chown -R dagster:dagster /opt/dagster/dagster_home/storage
 
 USER ${APP_UID}:${APP_GID}
 EXPOSE 3000 4000 5000
