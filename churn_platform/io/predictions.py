@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeAlias
 
 import adbc_driver_postgresql.dbapi as adbc
 import pandas as pd
@@ -58,6 +58,9 @@ _ARROW_TYPES: dict[type[sa.types.TypeEngine[Any]], pa.DataType] = {
 }
 
 _DIALECT = pg.dialect(paramstyle="numeric_dollar")
+
+Batch: TypeAlias = pd.DataFrame | pa.Table | pa.RecordBatch
+"""One chunk of prediction rows with exactly the columns of the ``predictions`` table."""
 
 
 def _arrow_type(column: sa.Column[Any]) -> pa.DataType:
@@ -114,20 +117,22 @@ class PredictionsRepository:
         self,
         scoring_week: date,
         model_name: str,
-        batches: pd.DataFrame | Iterable[pd.DataFrame],
+        batches: Batch | Iterable[Batch],
         *,
         expected_rows: int | None = None,
     ) -> int:
         """Atomically replace ``model_name``'s predictions for ``scoring_week``; return row count.
 
         ``batches`` is one DataFrame or an iterable of them (consumed lazily, one in memory at a
-        time). Every batch must have exactly the table's columns, and its ``scoring_week`` and
+        time); Arrow tables/record batches are accepted too and skip the pandas conversion.
+        Every batch must have exactly the table's columns, and its ``scoring_week`` and
         ``model_name`` must equal the arguments. On any failure the transaction is rolled back,
         the week's previous rows are untouched, and :class:`StorageError` is raised (domain
         errors raised by the batch source itself are re-raised unchanged after the rollback).
         """
         where = f"week {scoring_week.isoformat()}, model {model_name!r}"
-        frames: Iterable[pd.DataFrame] = [batches] if isinstance(batches, pd.DataFrame) else batches
+        single = isinstance(batches, pd.DataFrame | pa.Table | pa.RecordBatch)
+        frames: Iterable[Batch] = [batches] if single else batches
         try:
             conn = adbc.connect(self._adbc_uri)
         except adbc.Error as exc:
@@ -206,15 +211,18 @@ class PredictionsRepository:
         with contextlib.suppress(Exception):
             conn.close()
 
-    def _to_arrow(
-        self, frame: pd.DataFrame, scoring_week: date, model_name: str, index: int
-    ) -> pa.Table:
+    def _to_arrow(self, frame: Batch, scoring_week: date, model_name: str, index: int) -> pa.Table:
         """Check one batch against the table and convert it to the table's exact Arrow types."""
-        if not isinstance(frame, pd.DataFrame):
+        if isinstance(frame, pa.RecordBatch):
+            frame = pa.Table.from_batches([frame])
+        if isinstance(frame, pa.Table):
+            present = [str(c) for c in frame.column_names]
+        elif isinstance(frame, pd.DataFrame):
+            present = [str(c) for c in frame.columns]
+        else:
             raise StorageError(
                 f"Batch {index} of predictions is a {type(frame).__name__}, expected a DataFrame."
             )
-        present = [str(c) for c in frame.columns]
         missing = [c for c in self.columns if c not in present]
         extra = [c for c in present if c not in self.columns]
         if missing or extra:
@@ -229,10 +237,13 @@ class PredictionsRepository:
             )
         if len(set(present)) != len(present):
             raise StorageError(f"Batch {index} of predictions has duplicated column names.")
-        arrays: list[pa.Array] = []
+        arrays: list[pa.Array | pa.ChunkedArray] = []
         for field in self.arrow_schema:
             try:
-                arrays.append(pa.array(frame[field.name], type=field.type, from_pandas=True))
+                if isinstance(frame, pa.Table):
+                    arrays.append(frame[field.name].cast(field.type))
+                else:
+                    arrays.append(pa.array(frame[field.name], type=field.type, from_pandas=True))
             except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError) as exc:
                 raise StorageError(
                     f"Batch {index} of predictions: column {field.name!r} cannot be stored as "

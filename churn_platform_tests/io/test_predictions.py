@@ -9,6 +9,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
@@ -82,6 +83,20 @@ def test_write_read_round_trip(repo: PredictionsRepository) -> None:
     assert repo.count_week(WEEK, MODEL) == 500
     streamed = pd.concat(repo.iter_week(WEEK, MODEL, batch_rows=100))
     assert streamed["customer_id"].tolist() == list(range(500))
+
+
+def test_arrow_batches_are_accepted_and_cast_to_table_widths(
+    repo: PredictionsRepository,
+) -> None:
+    frame = predictions(300)
+    repo.replace_week(WEEK, MODEL, frame)
+    expected = repo.checksum_week(WEEK, MODEL)
+    table = pa.Table.from_pandas(frame, preserve_index=False)  # int64 ranks, large types
+    assert table.schema.field("risk_rank").type == pa.int64()
+    repo.replace_week(WEEK, MODEL, [table.slice(0, 100), *table.slice(100).to_batches(50)])
+    assert repo.checksum_week(WEEK, MODEL) == expected
+    with pytest.raises(StorageError, match=r"missing column\(s\) \['top_drivers'\]"):
+        repo.replace_week(WEEK, MODEL, table.drop_columns(["top_drivers"]))
 
 
 def test_rewrite_same_week_is_idempotent_and_leaves_other_weeks(
