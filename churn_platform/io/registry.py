@@ -21,11 +21,13 @@ import pandas as pd
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import MlflowClient
 
 from churn_platform.errors import ArtifactError, ModelNotFoundError, StorageError
 from churn_platform.model.pyfunc import MODEL_DIR_ARTIFACT
 from churn_platform.model.train import TrainingResult
+from churn_platform.model.xgb_cox import plain_features
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +37,7 @@ MODEL_CODE = Path(__file__).resolve().parents[1] / "model" / "churn_model.py"
 REFERENCE_FEATURES = "reference/features.parquet"
 REFERENCE_SCORES = "reference/scores.parquet"
 CONTRACT_ARTIFACT = "contract/feature_contract.json"
+MODEL_URI_TAG = "churn.model_uri"
 
 
 class AliasHistoryWriter(Protocol):
@@ -53,14 +56,19 @@ class AliasHistoryWriter(Protocol):
 class LoadedModel:
     """A model loaded for scoring, with the lineage to stamp on its predictions."""
 
-    model: mlflow.pyfunc.PyFuncModel
+    model: PyFuncModel
     name: str
     version: int
     run_id: str
     alias: str
 
     def predict(self, features: pd.DataFrame, top_drivers: int = 0) -> pd.DataFrame:
-        out = self.model.predict(features, params={"top_drivers": top_drivers})
+        """Pyfunc output for contract features (Categorical columns are sent as strings)."""
+        plain = features.copy()
+        for name in plain.columns:
+            if isinstance(plain[name].dtype, pd.CategoricalDtype):
+                plain[name] = plain[name].astype("object")
+        out = self.model.predict(plain, params={"top_drivers": top_drivers})
         return pd.DataFrame(out)
 
 
@@ -137,7 +145,7 @@ class ModelRegistry:
         """
         model = result.model
         contract = model.contract
-        features = reference_features[list(contract.feature_names)]
+        features = plain_features(reference_features, contract)
         ref_scores = model.predict_frame(features)
         example = features.head(5)
         signature = infer_signature(
@@ -169,7 +177,7 @@ class ModelRegistry:
             mlflow.log_artifact(str(tmpdir / "features.parquet"), "reference")
             mlflow.log_artifact(str(tmpdir / "scores.parquet"), "reference")
             model_dir = model.save(tmpdir / "model_dir")
-            mlflow.pyfunc.log_model(
+            info = mlflow.pyfunc.log_model(
                 name="model",
                 python_model=str(MODEL_CODE),
                 artifacts={MODEL_DIR_ARTIFACT: str(model_dir)},
@@ -177,6 +185,7 @@ class ModelRegistry:
                 input_example=example,
                 pip_requirements=_pip_requirements(),
             )
+            mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
             return str(run.info.run_id)
 
     def register(self, run_id: str) -> int:
@@ -185,9 +194,10 @@ class ModelRegistry:
             self.client.get_registered_model(self.model_name)
         except MlflowException:
             self.client.create_registered_model(self.model_name)
-        mv = self.client.create_model_version(
-            self.model_name, source=f"runs:/{run_id}/model", run_id=run_id
-        )
+        source = self.client.get_run(run_id).data.tags.get(MODEL_URI_TAG)
+        if source is None:
+            raise ArtifactError(f"MLflow run {run_id} has no logged churn model to register")
+        mv = self.client.create_model_version(self.model_name, source=source, run_id=run_id)
         return int(mv.version)
 
     def log_metric(self, run_id: str, key: str, value: float, step: int) -> None:
@@ -219,8 +229,15 @@ class ModelRegistry:
             self.alias_history.record(
                 self.model_name, alias, int(version), previous, changed_by, reason
             )
-        log.info("%s@%s: %s -> %s by %s (%s)", self.model_name, alias, previous, version,
-                 changed_by, reason)
+        log.info(
+            "%s@%s: %s -> %s by %s (%s)",
+            self.model_name,
+            alias,
+            previous,
+            version,
+            changed_by,
+            reason,
+        )
 
     def promote(self, version: int, *, approver: str, reason: str) -> None:
         """Human-approved promotion: only the current challenger may become production."""
@@ -297,5 +314,3 @@ def flatten_evaluations(result: TrainingResult) -> dict[str, float]:
 
 def metrics_json(result: TrainingResult) -> str:
     return json.dumps(flatten_evaluations(result), indent=2, sort_keys=True)
-
-

@@ -38,7 +38,7 @@ def gate_decision(
     challenger: SurvivalEvaluation,
     km_null: SurvivalEvaluation,
     champion: SurvivalEvaluation | None,
-    config: GateConfig = GateConfig(),  # noqa: B008 - frozen dataclass
+    config: GateConfig = GateConfig(),
 ) -> GateResult:
     """Apply the gate rules; every rule adds a human-readable reason, pass or fail."""
     reasons: list[str] = []

@@ -14,15 +14,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import mlflow.pyfunc
 import pandas as pd
+from mlflow.pyfunc import PythonModel
 
 from churn_platform.model.xgb_cox import XGBCoxModel
 
 MODEL_DIR_ARTIFACT = "model_dir"
 
 
-class ChurnPyfunc(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
+class ChurnPyfunc(PythonModel):
     """Survival churn model: risk score + churn probabilities at horizons (+ top drivers)."""
 
     def __init__(self) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -62,7 +63,9 @@ class CoxPHBaseline:
     def log_partial_hazard(self, df: pd.DataFrame) -> np.ndarray:
         return np.asarray(self.fitter.predict_log_partial_hazard(self.design(df)), dtype=float)
 
-    def churn_probabilities(self, df: pd.DataFrame, horizons: Sequence[int]) -> dict[int, np.ndarray]:
+    def churn_probabilities(
+        self, df: pd.DataFrame, horizons: Sequence[int]
+    ) -> dict[int, np.ndarray]:
         surv = self.fitter.predict_survival_function(self.design(df), times=list(horizons))
         return {int(h): 1.0 - surv.loc[h].to_numpy(dtype=float) for h in horizons}
 
@@ -102,8 +105,9 @@ def check_trainable(df: pd.DataFrame, contract: FeatureContract, min_events: int
     n_events = int(df[contract.event_column].sum())
     if n_events < min_events:
         raise TrainingError(
-            f"only {n_events} churn events in {len(df)} rows; at least {min_events} are needed to "
-            f"train (column {contract.event_column!r}). Use a longer label window or more customers."
+            f"only {n_events} churn events in {len(df)} rows; at least {min_events} are needed "
+            f"to train (column {contract.event_column!r}). Use a longer label window or more "
+            f"customers."
         )
     for name in contract.feature_names:
         if df[name].nunique(dropna=False) <= 1:
@@ -121,14 +125,14 @@ def split_indices(
     rng = np.random.default_rng(seed)
     if stratify is None:
         perm = rng.permutation(n)
-        cut = int(round(n * (1 - fraction)))
+        cut = round(n * (1 - fraction))
         return np.sort(perm[:cut]), np.sort(perm[cut:])
     keep: list[np.ndarray] = []
     held: list[np.ndarray] = []
     for value in np.unique(stratify):
         idx = np.flatnonzero(stratify == value)
         idx = rng.permutation(idx)
-        cut = int(round(len(idx) * (1 - fraction)))
+        cut = round(len(idx) * (1 - fraction))
         keep.append(idx[:cut])
         held.append(idx[cut:])
     return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
@@ -195,7 +199,7 @@ class _ProgressCallback(xgb.callback.TrainingCallback):
     def __init__(self, report: Callable[[int, float], None]) -> None:
         self._report = report
 
-    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: dict) -> bool:  # type: ignore[type-arg]
+    def after_iteration(self, model: xgb.Booster, epoch: int, evals_log: dict[str, Any]) -> bool:
         history = evals_log.get("validation", {}).get("cox-nloglik", [])
         self._report(epoch, float(history[-1]) if history else float("nan"))
         return False
@@ -252,7 +256,7 @@ def evaluate_models(
 def train_models(
     df: pd.DataFrame,
     contract: FeatureContract,
-    config: TrainConfig = TrainConfig(),  # noqa: B008 - frozen dataclass, safe default
+    config: TrainConfig = TrainConfig(),
     *,
     test: pd.DataFrame | None = None,
     test_size: float = 0.25,

@@ -51,6 +51,16 @@ def model_matrix(df: pd.DataFrame, contract: FeatureContract) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index)
 
 
+def plain_features(df: pd.DataFrame, contract: FeatureContract) -> pd.DataFrame:
+    """Contract features with categoricals as plain strings: the pyfunc's public input format
+    (what the MLflow signature declares and what any client can send)."""
+    out = df[list(contract.feature_names)].copy()
+    for name in contract.categorical_features:
+        if isinstance(out[name].dtype, pd.CategoricalDtype):
+            out[name] = out[name].astype("object")
+    return out
+
+
 def prob_column(horizon: int) -> str:
     """Name of the churn-probability column for a horizon in days."""
     return f"churn_prob_{int(horizon)}d"
@@ -120,7 +130,8 @@ class XGBCoxModel:
 
     def feature_importance(self) -> dict[str, float]:
         """Total gain per feature, normalised to sum to 1."""
-        gain = self.booster.get_score(importance_type="total_gain")
+        raw = self.booster.get_score(importance_type="total_gain")
+        gain = {k: float(v) for k, v in raw.items() if isinstance(v, int | float)}
         total = sum(gain.values()) or 1.0
         return {f: gain.get(f, 0.0) / total for f in self.contract.feature_names}
 
@@ -141,8 +152,12 @@ class XGBCoxModel:
         meta = json.loads((directory / "meta.json").read_text())
         return cls(
             booster=booster,
-            baseline=BreslowBaseline.from_dict(json.loads((directory / "baseline.json").read_text())),
-            contract=FeatureContract.from_dict(json.loads((directory / "contract.json").read_text())),
+            baseline=BreslowBaseline.from_dict(
+                json.loads((directory / "baseline.json").read_text())
+            ),
+            contract=FeatureContract.from_dict(
+                json.loads((directory / "contract.json").read_text())
+            ),
             horizons=tuple(int(h) for h in meta["horizons"]),
             best_iteration=int(meta["best_iteration"]),
         )

@@ -1,0 +1,240 @@
+"""``churn-platform``: commands for people (demo, backtest, train, promote, dev).
+
+Errors a user can fix (bad data, missing model, unreachable store) are printed in one red line,
+without a traceback, and the command exits with status 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from churn_platform.errors import ChurnPlatformError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+console = Console(stderr=True)
+out = Console()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_errors(fn: F) -> F:
+    """Print ChurnPlatformError as a clean message and exit 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ChurnPlatformError as exc:
+            console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+            raise typer.Exit(code=2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _horizons(text: str) -> tuple[int, ...]:
+    try:
+        hs = tuple(sorted({int(x) for x in text.split(",") if x.strip()}))
+    except ValueError:
+        raise typer.BadParameter(f"horizons must be comma-separated days, got {text!r}") from None
+    if not hs or hs[0] <= 0:
+        raise typer.BadParameter("horizons must be positive numbers of days")
+    return hs
+
+
+def training_progress(progress: Progress, max_rounds: int) -> Callable[[int, float], None]:
+    task = progress.add_task("boosting (early stopping)", total=max_rounds)
+
+    def report(iteration: int, loss: float) -> None:
+        progress.update(
+            task, completed=iteration + 1, description=f"boosting  val nloglik {loss:.4f}"
+        )
+
+    return report
+
+
+def _progress() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+@app.command()
+@user_errors
+def backtest(
+    data: Annotated[Path, typer.Option(help="CSV or Parquet file with one row per customer")],
+    id_column: Annotated[str, typer.Option(help="customer id column")],
+    duration_column: Annotated[str, typer.Option(help="time observed (to churn or to censoring)")],
+    event_column: Annotated[str, typer.Option(help="churn indicator column")],
+    event_value: Annotated[
+        str, typer.Option(help="value of the event column meaning churned")
+    ] = "1",
+    time_unit: Annotated[str, typer.Option(help="days|weeks|months")] = "days",
+    drop_columns: Annotated[str, typer.Option(help="comma-separated columns to ignore")] = "",
+    test_size: Annotated[float, typer.Option(min=0.05, max=0.9)] = 0.3,
+    seed: int = 0,
+    horizons: Annotated[str, typer.Option(help="horizons in days, e.g. 30,90,180")] = "30,90,180",
+    json_out: Annotated[Path | None, typer.Option("--json", help="write metrics as JSON")] = None,
+) -> None:
+    """Train on part of YOUR file and compare xgboost_cox, coxph and km_null on the rest."""
+    from churn_platform.backtest import run_backtest
+    from churn_platform.domain.mapping import apply_mapping, mapping_from_cli
+    from churn_platform.io.sources import read_table_file
+
+    hs = _horizons(horizons)
+    raw = read_table_file(data)
+    mapping = mapping_from_cli(
+        id_column=id_column,
+        duration_column=duration_column,
+        event_column=event_column,
+        event_value=event_value,
+        time_unit=time_unit,
+        drop_columns=[c.strip() for c in drop_columns.split(",") if c.strip()],
+    )
+    frame, contract = apply_mapping(raw, mapping)
+    console.print(
+        f"[dim]{len(frame)} customers, {int(frame[contract.event_column].sum())} churn events, "
+        f"{len(contract.features)} features[/]"
+    )
+    with _progress() as progress:
+        report = run_backtest(
+            frame,
+            contract,
+            test_size=test_size,
+            seed=seed,
+            horizons=hs,
+            progress=training_progress(progress, 2000),
+        )
+    _print_metrics(
+        report.table(),
+        f"Backtest on {data.name}: {report.n_train} train / {report.n_test} held out",
+    )
+    if json_out is not None:
+        json_out.write_text(json.dumps(report.to_dict(), indent=2))
+        console.print(f"metrics written to {json_out}")
+
+
+def _print_metrics(frame: Any, title: str) -> None:
+    table = Table(title=title)
+    for col in frame.columns:
+        table.add_column(str(col), justify="left" if col == "model" else "right")
+    for row in frame.itertuples(index=False):
+        table.add_row(*[v if isinstance(v, str) else f"{v:.4f}" for v in row])
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def train(
+    data_config: Annotated[
+        Path | None, typer.Option(help="data source YAML; default: built-in simulator")
+    ] = None,
+    n_customers: Annotated[int, typer.Option(help="simulator size when no config")] = 20_000,
+    seed: int = 0,
+    horizons: str = "30,90,180",
+    changed_by: Annotated[str, typer.Option(help="who/what requested this training")] = "cli",
+) -> None:
+    """Train, log and register a model; it becomes `challenger` if it passes the gate."""
+    from churn_platform.io.db import ensure_schema, make_engine
+    from churn_platform.io.registry import ModelRegistry
+    from churn_platform.io.results import AliasHistory
+    from churn_platform.model.lifecycle import train_and_register
+    from churn_platform.model.train import TrainConfig
+    from churn_platform.runtime import resolve_runtime
+    from churn_platform.training_data import load_training_data
+
+    rt = resolve_runtime()
+    hs = _horizons(horizons)
+    frame, contract = load_training_data(data_config, n_customers=n_customers, seed=seed)
+    ensure_schema(make_engine(rt.database_url), rt.db_schema, hs)
+    registry = ModelRegistry(
+        rt.model_name,
+        tracking_uri=rt.tracking_uri,
+        artifact_location=rt.mlflow_artifact_root,
+        alias_history=AliasHistory(rt.database_url, rt.db_schema),
+    )
+    with _progress() as progress:
+        outcome = train_and_register(
+            frame,
+            contract,
+            registry,
+            config=TrainConfig(horizons=hs, seed=seed),
+            changed_by=changed_by,
+            progress=training_progress(progress, 2000),
+        )
+    from churn_platform.backtest import BacktestReport
+
+    report = BacktestReport(outcome.result.n_train, outcome.result.n_test, hs, outcome.result)
+    _print_metrics(report.table(), f"{rt.model_name} v{outcome.version} (run {outcome.run_id})")
+    verdict = "[green]challenger[/]" if outcome.became_challenger else "[red]not promoted[/]"
+    out.print(f"gate: {verdict}")
+    for reason in outcome.gate.reasons:
+        out.print(f"  - {reason}")
+    if not outcome.became_challenger:
+        raise typer.Exit(code=1)
+
+
+@app.command()
+@user_errors
+def promote(
+    version: Annotated[int, typer.Option(help="model version (must hold @challenger)")],
+    approver: Annotated[str, typer.Option(help="name of the person approving")],
+    reason: Annotated[str, typer.Option(help="why")] = "approved via CLI",
+) -> None:
+    """Human approval: move `production` to the current challenger version."""
+    from churn_platform.io.db import ensure_schema, make_engine
+    from churn_platform.io.registry import ModelRegistry
+    from churn_platform.io.results import AliasHistory
+    from churn_platform.runtime import resolve_runtime
+
+    rt = resolve_runtime()
+    ensure_schema(make_engine(rt.database_url), rt.db_schema)
+    registry = ModelRegistry(
+        rt.model_name,
+        tracking_uri=rt.tracking_uri,
+        alias_history=AliasHistory(rt.database_url, rt.db_schema),
+    )
+    registry.promote(version, approver=approver, reason=reason)
+    out.print(f"{rt.model_name} v{version} is now @production (approved by {approver})")
+
+
+@app.command()
+@user_errors
+def demo(
+    weeks: Annotated[int, typer.Option(help="weeks of history to simulate and score")] = 20,
+    n_customers: Annotated[int, typer.Option(help="customers in the simulated base")] = 20_000,
+    seed: int = 0,
+) -> None:
+    """Simulate a subscription base and run the weekly loop end to end (embedded defaults)."""
+    from churn_platform.demo import run_demo
+
+    run_demo(weeks=weeks, n_customers=n_customers, seed=seed, console=out)
+
+
+@app.command()
+def dev(port: int = 3000) -> None:
+    """Start the Dagster UI (webserver + daemon) against the embedded/configured stores."""
+    from churn_platform.devserver import run_dev
+
+    run_dev(port=port)
+
+
+def main() -> None:  # pragma: no cover
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    app()

@@ -1,0 +1,120 @@
+"""``training_dataset`` and ``churn_model``: the training job as assets.
+
+The training set is the customer base of a past week joined with what happened to each
+customer until ``as_of`` (survival target: days observed, churned or still active). The model
+asset trains XGBoost Cox + the lifelines baseline, logs and registers the version in MLflow and
+gives it the ``challenger`` alias only if it passes the validation gate.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pandas as pd
+from dagster import (
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    Output,
+    asset,
+)
+
+from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
+from churn_platform.model.lifecycle import train_and_register
+from churn_platform.model.train import TrainConfig
+from churn_platform.reporting import markdown_table
+
+
+class TrainingWindow(Config):
+    """Which history to learn from."""
+
+    as_of_week: str | None = None  # default: the Monday of the current week
+    label_window_weeks: int = 26  # customers of week (as_of - window) followed until as_of
+    reason: str = "manual"
+
+
+def _monday(d: date) -> date:
+    return d - timedelta(days=d.weekday())
+
+
+@asset(
+    io_manager_key="snapshot_io_manager",
+    group_name="training",
+    code_version="1",
+    kinds={"pandas"},
+)
+def training_dataset(
+    context: AssetExecutionContext, config: TrainingWindow, data_source: DataSourceResource
+) -> Output:
+    """Features of a past week's base with the churn outcomes observed since (censored when
+    the customer is still active or the churn is not yet known)."""
+    as_of = date.fromisoformat(config.as_of_week) if config.as_of_week else _monday(date.today())
+    cohort = as_of - timedelta(weeks=config.label_window_weeks)
+    contract = data_source.contract()
+    raw = data_source.training_frame(cohort, as_of)
+    frame = contract.validate(raw, with_target=True)
+    n_events = int(frame[contract.event_column].sum())
+    context.log.info(
+        "cohort %s followed to %s: %d rows, %d events", cohort, as_of, len(frame), n_events
+    )
+    return Output(
+        frame,
+        metadata={
+            "rows": len(frame),
+            "events": n_events,
+            "cohort_week": str(cohort),
+            "as_of_week": str(as_of),
+            "event_rate": float(n_events / max(len(frame), 1)),
+        },
+    )
+
+
+@asset(group_name="training", code_version="1", kinds={"xgboost", "mlflow"})
+def churn_model(
+    context: AssetExecutionContext,
+    training_dataset: pd.DataFrame,
+    data_source: DataSourceResource,
+    mlflow_resource: MlflowResource,
+    warehouse: WarehouseResource,
+) -> MaterializeResult:
+    """A new model version in the MLflow registry; ``challenger`` if it passed the gate.
+
+    Promotion to ``production`` is a human decision (``churn-platform promote`` or the
+    ``promote_model_job``), never automatic."""
+    registry = mlflow_resource.registry(warehouse)
+    reason = context.run.tags.get("churn/retrain_reason", "manual")
+
+    def progress(iteration: int, loss: float) -> None:
+        if iteration % 100 == 0:
+            context.log.info("boosting round %d, validation cox-nloglik %.5f", iteration, loss)
+
+    outcome = train_and_register(
+        training_dataset,
+        data_source.contract(),
+        registry,
+        config=TrainConfig(horizons=tuple(warehouse.horizons)),
+        changed_by=f"dagster run {context.run_id[:8]}",
+        tags={"dagster.run_id": context.run_id, "churn.retrain_reason": reason},
+        progress=progress,
+    )
+    table = markdown_table(
+        pd.DataFrame(
+            [
+                {"model": n, "c_index": e.c_index, "uno_c": e.uno_c, "ibs": e.ibs}
+                for n, e in outcome.result.evaluations.items()
+            ]
+        )
+    )
+    return MaterializeResult(
+        metadata={
+            "model_name": registry.model_name,
+            "model_version": outcome.version,
+            "mlflow_run_id": outcome.run_id,
+            "challenger": outcome.became_challenger,
+            "gate": MetadataValue.md("\n".join(f"- {r}" for r in outcome.gate.reasons)),
+            "holdout_metrics": MetadataValue.md(table),
+            "c_index": outcome.result.evaluations["xgboost_cox"].c_index,
+            "n_train": outcome.result.n_train,
+        }
+    )

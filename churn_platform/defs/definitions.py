@@ -1,0 +1,56 @@
+"""The one explicit Dagster ``Definitions`` object of churn_platform.
+
+Resources read their connection settings from the environment via ``EnvVar`` (values never
+appear in the UI); with nothing set, they use the embedded defaults (see runtime.py).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from dagster import Definitions, EnvVar
+
+from churn_platform.defs.assets.features import customer_features
+from churn_platform.defs.assets.scoring import churn_scores
+from churn_platform.defs.assets.training import churn_model, training_dataset
+from churn_platform.defs.io_managers import ParquetSnapshotIOManager
+from churn_platform.defs.jobs import training_job, weekly_scoring_job
+from churn_platform.defs.resources import (
+    ArtifactStoreResource,
+    DataSourceResource,
+    MlflowResource,
+    WarehouseResource,
+)
+from churn_platform.defs.schedules import quarterly_retraining_schedule, weekly_scoring_schedule
+
+
+def _env(name: str) -> Any:
+    """EnvVar when the variable is set (kept out of the UI), else None (embedded default)."""
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def build_resources() -> dict[str, Any]:
+    artifacts = ArtifactStoreResource(root=_env("CHURN_ARTIFACT_ROOT"))
+    return {
+        "warehouse": WarehouseResource(
+            database_url=_env("DATABASE_URL"),
+            db_schema=os.environ.get("CHURN_DB_SCHEMA", "churn"),
+        ),
+        "mlflow_resource": MlflowResource(
+            tracking_uri=_env("MLFLOW_TRACKING_URI"),
+            model_name=os.environ.get("CHURN_MODEL_NAME", "churn_model"),
+            artifact_location=_env("CHURN_MLFLOW_ARTIFACT_ROOT"),
+        ),
+        "artifacts": artifacts,
+        "data_source": DataSourceResource(config_path=_env("CHURN_DATA_CONFIG")),
+        "snapshot_io_manager": ParquetSnapshotIOManager(artifacts=artifacts),
+    }
+
+
+defs = Definitions(
+    assets=[customer_features, training_dataset, churn_model, churn_scores],
+    jobs=[weekly_scoring_job, training_job],
+    schedules=[weekly_scoring_schedule, quarterly_retraining_schedule],
+    resources=build_resources(),
+)

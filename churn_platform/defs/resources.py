@@ -1,0 +1,168 @@
+"""Dagster resources: the database, MLflow, the artifact store and the customer data source.
+
+Each is a ``ConfigurableResource`` whose connection settings come from the environment
+(``EnvVar`` in definitions.py, so secrets never show in the UI). Left unset, they fall back to
+the embedded defaults of :mod:`churn_platform.runtime`, which is how the demo runs.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from dagster import ConfigurableResource
+
+from churn_platform.domain.schema import DEFAULT_CONTRACT, FeatureContract
+from churn_platform.domain.simulator import CustomerSimulator, SimulatorConfig
+from churn_platform.io.artifacts import ArtifactStore
+from churn_platform.io.db import ensure_schema, make_engine
+from churn_platform.io.predictions import PredictionsRepository
+from churn_platform.io.registry import ModelRegistry
+from churn_platform.io.results import AliasHistory, DriftStore, EvaluationStore
+from churn_platform.runtime import resolve_runtime
+
+if TYPE_CHECKING:
+    from churn_platform.byo import ByoSource
+
+
+class WarehouseResource(ConfigurableResource):
+    """The PostgreSQL database holding predictions, evaluations, drift results, alias history."""
+
+    database_url: str | None = None
+    db_schema: str = "churn"
+    horizons: list[int] = [30, 90, 180]  # noqa: RUF012 - pydantic field default
+
+    def url(self) -> str:
+        return self.database_url or resolve_runtime().database_url
+
+    def setup(self) -> str:
+        """Create the schema and tables if missing (idempotent); returns the URL."""
+        url = self.url()
+        engine = make_engine(url)
+        try:
+            ensure_schema(engine, self.db_schema, self.horizons)
+        finally:
+            engine.dispose()
+        return url
+
+    def predictions(self) -> PredictionsRepository:
+        return PredictionsRepository(self.setup(), self.db_schema, self.horizons)
+
+    def evaluations(self) -> EvaluationStore:
+        return EvaluationStore(self.setup(), self.db_schema)
+
+    def drift(self) -> DriftStore:
+        return DriftStore(self.setup(), self.db_schema)
+
+    def alias_history(self) -> AliasHistory:
+        return AliasHistory(self.setup(), self.db_schema)
+
+
+class MlflowResource(ConfigurableResource):
+    """MLflow tracking + model registry (``models:/<name>@production``)."""
+
+    tracking_uri: str | None = None
+    model_name: str = "churn_model"
+    experiment_name: str = "churn_platform"
+    artifact_location: str | None = None
+
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or resolve_runtime().tracking_uri
+
+    def registry(self, warehouse: WarehouseResource | None = None) -> ModelRegistry:
+        uri = self.resolved_tracking_uri()
+        location = self.artifact_location
+        if location is None and self.tracking_uri is None:
+            location = resolve_runtime().mlflow_artifact_root
+        return ModelRegistry(
+            self.model_name,
+            tracking_uri=uri,
+            experiment_name=self.experiment_name,
+            artifact_location=location,
+            alias_history=warehouse.alias_history() if warehouse is not None else None,
+        )
+
+
+class ArtifactStoreResource(ConfigurableResource):
+    """Where reports and snapshots go: a local folder or ``s3://bucket/prefix``."""
+
+    root: str | None = None
+
+    def store(self) -> ArtifactStore:
+        return ArtifactStore.from_uri(self.root or resolve_runtime().artifact_root)
+
+
+@functools.lru_cache(maxsize=4)
+def _simulator(config: SimulatorConfig) -> CustomerSimulator:
+    return CustomerSimulator(config)
+
+
+class DataSourceResource(ConfigurableResource):
+    """Where customer features and churn labels come from.
+
+    ``config_path`` points at a data-source YAML (CSV, Parquet or a PostgreSQL table/query with
+    a column mapping, see ``configs/``). Without it, the built-in simulator provides a realistic
+    subscription base, with optional feature and concept drift from a given week.
+    """
+
+    config_path: str | None = None
+    sim_customers: int = 20_000
+    sim_seed: int = 0
+    sim_start_week: str = "2025-01-06"
+    sim_label_delay_weeks: int = 4
+    sim_nonlinear: bool = True
+    sim_feature_drift_week: str | None = None
+    sim_concept_drift_week: str | None = None
+
+    def simulator(self) -> CustomerSimulator:
+        return _simulator(
+            SimulatorConfig(
+                n_customers=self.sim_customers,
+                seed=self.sim_seed,
+                start_week=date.fromisoformat(self.sim_start_week),
+                label_delay_weeks=self.sim_label_delay_weeks,
+                nonlinear=self.sim_nonlinear,
+                feature_drift_week=_opt_date(self.sim_feature_drift_week),
+                concept_drift_week=_opt_date(self.sim_concept_drift_week),
+            )
+        )
+
+    def describe(self) -> str:
+        if self.config_path:
+            return f"data source config {self.config_path}"
+        return f"simulator ({self.sim_customers} customers, seed {self.sim_seed})"
+
+    def contract(self) -> FeatureContract:
+        if self.config_path is None:
+            return DEFAULT_CONTRACT
+        return self._byo().contract
+
+    def features_for_week(self, week: date) -> pd.DataFrame:
+        """Raw snapshot of the customers active on ``week`` (validated by the caller)."""
+        if self.config_path is None:
+            return self.simulator().features_for_week(week)
+        return self._byo().features_for_week(week)
+
+    def training_frame(self, cohort_week: date, as_of: date) -> pd.DataFrame:
+        """Features of the ``cohort_week`` base joined with outcomes known on ``as_of``."""
+        if self.config_path is None:
+            return self.simulator().training_frame(cohort_week, as_of)
+        return self._byo().training_frame(cohort_week, as_of)
+
+    def labels_for_cohort(self, cohort_week: date, as_of: date) -> pd.DataFrame:
+        """customer_id, duration_days, event for the base of ``cohort_week`` as known on as_of."""
+        if self.config_path is None:
+            return self.simulator().labels_for_cohort(cohort_week, as_of)
+        return self._byo().labels_for_cohort(cohort_week, as_of)
+
+    def _byo(self) -> ByoSource:
+        from churn_platform.byo import ByoSource
+
+        assert self.config_path is not None
+        return ByoSource.from_path(self.config_path)
+
+
+def _opt_date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
