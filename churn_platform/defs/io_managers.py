@@ -4,8 +4,6 @@ Feature snapshots and training sets are then plain Parquet files people can open
 weekly partition: ``<root>/assets/<asset>/<partition>.parquet``.
 """
 
-from __future__ import annotations
-
 import pandas as pd
 from dagster import ConfigurableIOManager, InputContext, OutputContext, ResourceDependency
 

@@ -5,8 +5,6 @@ Each is a ``ConfigurableResource`` whose connection settings come from the envir
 the embedded defaults of :mod:`churn_platform.runtime`, which is how the demo runs.
 """
 
-from __future__ import annotations
-
 import functools
 from datetime import date
 from typing import TYPE_CHECKING
@@ -157,7 +155,7 @@ class DataSourceResource(ConfigurableResource):
             return self.simulator().labels_for_cohort(cohort_week, as_of)
         return self._byo().labels_for_cohort(cohort_week, as_of)
 
-    def _byo(self) -> ByoSource:
+    def _byo(self) -> "ByoSource":
         from churn_platform.byo import ByoSource
 
         assert self.config_path is not None

@@ -1,7 +1,5 @@
 """Schedules: score every Monday morning; retrain every quarter even without an alert."""
 
-from __future__ import annotations
-
 from dagster import (
     RunRequest,
     ScheduleEvaluationContext,

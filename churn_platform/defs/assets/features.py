@@ -1,7 +1,5 @@
 """``customer_features``: the week's validated snapshot of every active customer."""
 
-from __future__ import annotations
-
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
 from churn_platform.defs.partitions import week_of, weekly_partitions

@@ -1,14 +1,13 @@
 """``churn_scores``: every active customer scored with the production model, written to the
 ``predictions`` table with lineage. Re-running a week replaces that week atomically."""
 
-from __future__ import annotations
-
 import os
 
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -22,7 +21,14 @@ from churn_platform.defs.resources import DataSourceResource, MlflowResource, Wa
 from churn_platform.errors import ModelNotFoundError
 from churn_platform.io.registry import PRODUCTION
 from churn_platform.reporting import histogram_png, markdown_table, png_markdown
-from churn_platform.scoring import Lineage, now_utc, score_week, snapshot_id
+from churn_platform.scoring import DEFAULT_CHUNK_ROWS, Lineage, now_utc, score_week, snapshot_id
+
+
+class ScoringConfig(Config):
+    """Tuning knobs of the weekly scoring run."""
+
+    chunk_rows: int = DEFAULT_CHUNK_ROWS  # rows per scoring/COPY batch: bounds memory
+    top_drivers: int = 3  # per-customer risk drivers to store (0 = skip, faster)
 
 
 def code_version() -> str:
@@ -41,6 +47,7 @@ def code_version() -> str:
 )
 def churn_scores(
     context: AssetExecutionContext,
+    config: ScoringConfig,
     customer_features: pd.DataFrame,
     data_source: DataSourceResource,
     mlflow_resource: MlflowResource,
@@ -84,6 +91,8 @@ def churn_scores(
         feature_columns=contract.feature_names,
         scoring_week=week,
         lineage=lineage,
+        top_drivers=config.top_drivers,
+        chunk_rows=config.chunk_rows,
         on_chunk=on_chunk,
     )
     written = warehouse.predictions().replace_week(

@@ -6,8 +6,6 @@ asset trains XGBoost Cox + the lifelines baseline, logs and registers the versio
 gives it the ``challenger`` alias only if it passes the validation gate.
 """
 
-from __future__ import annotations
-
 from datetime import date, timedelta
 
 import pandas as pd
