@@ -32,7 +32,9 @@ work differs.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -139,6 +141,31 @@ def _walk_sorted(
     return dmax, dmin
 
 
+@numba.njit(cache=False, nogil=True, inline="always")
+def _bucket(
+    x: float, x_bits: int, lo: float, hi: float, base: float, scale: float, nb: int, bits: bool
+) -> int:
+    """Monotone map value -> bucket, so bucket order is value order.
+
+    Linear mode: ``(x - lo) * scale`` (monotone under round-to-nearest). ``bits`` mode (positive
+    ranges spanning several octaves, e.g. spend): the IEEE bit pattern of a positive double is
+    an integer increasing with its value, so equal-width buckets in bit space are log-spaced.
+    """
+    if bits:
+        if x <= lo:
+            return 0
+        if x >= hi:
+            return nb - 1
+        f = (x_bits - base) * scale
+    else:
+        f = (x - base) * scale
+    if f <= 0.0:
+        return 0
+    if f >= nb - 1:
+        return nb - 1
+    return int(f)
+
+
 @numba.njit(cache=False, nogil=True)
 def _extrema(
     a: np.ndarray, b: np.ndarray, i0: int, j0: int, n1: int, n2: int, depth: int
@@ -151,33 +178,77 @@ def _extrema(
     m2 = b.size
     if m1 + m2 <= _SMALL or depth >= _MAX_DEPTH:
         return _walk_sorted(np.sort(a), np.sort(b), i0, j0, n1, n2)
-    lo = np.inf
-    hi = -np.inf
-    for x in a:
-        lo = min(lo, x)
-        hi = max(hi, x)
-    for x in b:
-        lo = min(lo, x)
-        hi = max(hi, x)
-    if lo == hi:  # a single distinct value
-        d = (i0 + m1) / n1 - (j0 + m2) / n2
-        return d, d
+    # Bucket range at the top: robust quantiles of a strided sample, so a long tail (spend,
+    # tenure) does not squeeze the bulk of the data into a few buckets. Values outside go to the
+    # end buckets, which are opened (and re-bucketed on their exact range) only if they can hold
+    # an extreme. Opened buckets use their exact min/max.
+    lo = 0.0
+    hi = 0.0
+    discrete = False
+    if depth == 0:
+        step_a = max(1, m1 // 2048)
+        step_b = max(1, m2 // 2048)
+        sample = np.sort(np.concatenate((a[::step_a], b[::step_b])))
+        lo = sample[int(0.005 * (sample.size - 1))]
+        hi = sample[int(np.ceil(0.995 * (sample.size - 1)))]
+        distinct = 1
+        for q in range(1, sample.size):
+            if sample[q] != sample[q - 1]:
+                distinct += 1
+        # counts, flags, ratings: most buckets hold one repeated value; track each bucket's
+        # min/max so such buckets are known to hide nothing and are never opened
+        discrete = distinct <= 1024
+    if not (lo < hi and np.isfinite(hi - lo)):
+        lo = np.inf
+        hi = -np.inf
+        for x in a:
+            lo = min(lo, x)
+            hi = max(hi, x)
+        for x in b:
+            lo = min(lo, x)
+            hi = max(hi, x)
+        if lo == hi:  # a single distinct value
+            d = (i0 + m1) / n1 - (j0 + m2) / n2
+            return d, d
     width = hi - lo
     if not np.isfinite(width):
         return _walk_sorted(np.sort(a), np.sort(b), i0, j0, n1, n2)
     nb = max(16, min((m1 + m2) // 16, 1 << 16))
-    scale = nb / width
+    bits = depth == 0 and lo > 0.0 and hi > 8.0 * lo
+    a_bits = a.view(np.int64)
+    b_bits = b.view(np.int64)
+    if bits:
+        lo_bits = np.array([lo]).view(np.int64)[0]
+        hi_bits = np.array([hi]).view(np.int64)[0]
+        base = float(lo_bits)
+        scale = nb / float(hi_bits - lo_bits)
+    else:
+        base = lo
+        scale = nb / width
     if not np.isfinite(scale):
         return _walk_sorted(np.sort(a), np.sort(b), i0, j0, n1, n2)
     ca = np.zeros(nb, dtype=np.int64)
     cb = np.zeros(nb, dtype=np.int64)
-    # (x - lo) * scale is monotone in x under round-to-nearest, so bucket order is value order
-    for x in a:
-        k = min(int((x - lo) * scale), nb - 1)
-        ca[k] += 1
-    for x in b:
-        k = min(int((x - lo) * scale), nb - 1)
-        cb[k] += 1
+    bmin = np.empty(0)
+    bmax = np.empty(0)
+    if discrete:
+        bmin = np.full(nb, np.inf)
+        bmax = np.full(nb, -np.inf)
+        for q in range(m1):
+            k = _bucket(a[q], a_bits[q], lo, hi, base, scale, nb, bits)
+            ca[k] += 1
+            bmin[k] = min(bmin[k], a[q])
+            bmax[k] = max(bmax[k], a[q])
+        for q in range(m2):
+            k = _bucket(b[q], b_bits[q], lo, hi, base, scale, nb, bits)
+            cb[k] += 1
+            bmin[k] = min(bmin[k], b[q])
+            bmax[k] = max(bmax[k], b[q])
+    else:
+        for q in range(m1):
+            ca[_bucket(a[q], a_bits[q], lo, hi, base, scale, nb, bits)] += 1
+        for q in range(m2):
+            cb[_bucket(b[q], b_bits[q], lo, hi, base, scale, nb, bits)] += 1
     # exact gaps at the last value of every non-empty bucket
     best_max = -np.inf
     best_min = np.inf
@@ -194,14 +265,15 @@ def _extrema(
                 best_min = d
     # Buckets whose interior could beat the boundaries. A bucket holding values of one sample
     # only moves the gap monotonically between two attained values (its boundaries, or the
-    # final gap 0), so only buckets holding both samples can hide an extreme.
+    # final gap 0), and a bucket holding a single distinct value has no interior, so only
+    # buckets holding both samples and several values can hide an extreme.
     cand = np.zeros(nb, dtype=np.bool_)
     n_cand_a = 0
     n_cand_b = 0
     ia = i0
     jb = j0
     for k in range(nb):
-        if ca[k] > 0 and cb[k] > 0:
+        if ca[k] > 0 and cb[k] > 0 and not (discrete and bmin[k] == bmax[k]):
             upper = (ia + ca[k]) / n1 - jb / n2
             lower = ia / n1 - (jb + cb[k]) / n2
             if upper > best_max or lower < best_min:
@@ -222,15 +294,15 @@ def _extrema(
     buf_b = np.empty(n_cand_b, dtype=np.float64)
     pos_a = off_a[:-1].copy()
     pos_b = off_b[:-1].copy()
-    for x in a:
-        k = min(int((x - lo) * scale), nb - 1)
+    for q in range(m1):
+        k = _bucket(a[q], a_bits[q], lo, hi, base, scale, nb, bits)
         if cand[k]:
-            buf_a[pos_a[k]] = x
+            buf_a[pos_a[k]] = a[q]
             pos_a[k] += 1
-    for x in b:
-        k = min(int((x - lo) * scale), nb - 1)
+    for q in range(m2):
+        k = _bucket(b[q], b_bits[q], lo, hi, base, scale, nb, bits)
         if cand[k]:
-            buf_b[pos_b[k]] = x
+            buf_b[pos_b[k]] = b[q]
             pos_b[k] += 1
     ia = i0
     jb = j0
@@ -278,7 +350,9 @@ def _ks_pvalue(d: FloatArray, n1: npt.NDArray[np.int64], n2: npt.NDArray[np.int6
 
 def _clean(values: npt.ArrayLike, name: str) -> FloatArray:
     arr = np.asarray(values, dtype=np.float64).ravel()
-    arr = arr[~np.isnan(arr)]
+    missing = np.isnan(arr)
+    if missing.any():
+        arr = arr[~missing]
     if arr.size == 0:
         raise ValueError(f"{name} has no non-missing values to compare")
     return np.ascontiguousarray(arr)
@@ -304,18 +378,30 @@ def ks_many(
 ) -> dict[str, tuple[float, float]]:
     """KS (D, p-value) for many numeric columns at once; same numbers as :func:`ks_2samp_fast`.
 
-    The p-values of all columns are computed in one vectorised scipy call.
+    Columns are processed in parallel threads (the kernel releases the GIL); the p-values of all
+    columns are computed in one vectorised scipy call.
     """
     _require_columns(reference, current, columns)
     ds = np.empty(len(columns))
     n1 = np.empty(len(columns), dtype=np.int64)
     n2 = np.empty(len(columns), dtype=np.int64)
-    for k, col in enumerate(columns):
+
+    def one(k: int) -> None:
+        col = columns[k]
         ref = _clean(reference[col].to_numpy(dtype=np.float64), f"reference[{col!r}]")
         cur = _clean(current[col].to_numpy(dtype=np.float64), f"current[{col!r}]")
         ds[k] = _ks_distance(ref, cur)
         n1[k] = ref.size
         n2[k] = cur.size
+
+    workers = min(len(columns), os.cpu_count() or 1)
+    if workers > 1 and len(reference) + len(current) >= 200_000:
+        # the kernel releases the GIL: columns run on all cores
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(one, range(len(columns))))
+    else:
+        for k in range(len(columns)):
+            one(k)
     ps = _ks_pvalue(ds, n1, n2)
     return {col: (float(ds[k]), float(ps[k])) for k, col in enumerate(columns)}
 
