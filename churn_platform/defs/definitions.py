@@ -25,12 +25,20 @@ from churn_platform.defs.resources import (
 from churn_platform.defs.schedules import quarterly_retraining_schedule, weekly_scoring_schedule
 
 
-def _env(name: str) -> Any:
-    """EnvVar when the variable is set (kept out of the UI), else None (embedded default)."""
-    return EnvVar(name) if os.environ.get(name) else None
+def build_resources(*, as_env_vars: bool = True) -> dict[str, Any]:
+    """Resources configured from the environment.
 
+    ``as_env_vars`` (the default, for Definitions) passes ``EnvVar`` references that Dagster
+    resolves at run time and never displays; False passes the values, for code that also
+    uses the resources outside a run (the demo).
+    """
 
-def build_resources() -> dict[str, Any]:
+    def _env(name: str) -> Any:
+        value = os.environ.get(name)
+        if not value:
+            return None  # embedded default
+        return EnvVar(name) if as_env_vars else value
+
     artifacts = ArtifactStoreResource(root=_env("CHURN_ARTIFACT_ROOT"))
     return {
         "warehouse": WarehouseResource(
@@ -48,8 +56,10 @@ def build_resources() -> dict[str, Any]:
     }
 
 
+ASSETS = [customer_features, training_dataset, churn_model, churn_scores]
+
 defs = Definitions(
-    assets=[customer_features, training_dataset, churn_model, churn_scores],
+    assets=ASSETS,
     jobs=[weekly_scoring_job, training_job],
     schedules=[weekly_scoring_schedule, quarterly_retraining_schedule],
     resources=build_resources(),
