@@ -271,27 +271,28 @@ def ranks(risk: np.ndarray, sorted_scores: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def read_feature_chunks(url: str, n: int, chunk_rows: int) -> Iterator[pd.DataFrame]:
-    """Stream the first ``n`` customers from Postgres in DataFrames of about ``chunk_rows``."""
+    """Stream the first ``n`` customers from Postgres in DataFrames of ``chunk_rows``.
+
+    Keyset pagination on the primary key (one indexed query per chunk, all in one repeatable-read
+    snapshot): memory stays at one chunk. A single ``fetch_record_batch`` stream was measured to
+    buffer ahead of the consumer (peak RSS 287 MB at 250k rows, 706 MB at 1M).
+    """
     sql = (
         f'SELECT * FROM "{FEATURES_SCHEMA}"."{FEATURES_TABLE}" '  # noqa: S608 - constant names
-        "WHERE customer_id < $1"
+        "WHERE customer_id > $1 AND customer_id < $2 ORDER BY customer_id LIMIT $3"
     )
     with adbc.connect(libpq_url(url)) as conn, conn.cursor() as cur:
-        cur.adbc_statement.set_options(
-            **{"adbc.postgresql.batch_size_hint_bytes": str(4 * 1024 * 1024)}
-        )
-        cur.execute(sql, parameters=(n,))
-        reader = cur.fetch_record_batch()
-        pending: list[pa.RecordBatch] = []
-        size = 0
-        for rb in reader:
-            pending.append(rb)
-            size += rb.num_rows
-            if size >= chunk_rows:
-                yield pa.Table.from_batches(pending).to_pandas()
-                pending, size = [], 0
-        if pending:
-            yield pa.Table.from_batches(pending).to_pandas()
+        cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        last = -(2**63)
+        while True:
+            cur.execute(sql, parameters=(last, n, chunk_rows))
+            table = cur.fetch_arrow_table()
+            if table.num_rows == 0:
+                break
+            last = int(table["customer_id"][-1].as_py())
+            yield table.to_pandas()
+            del table
+        conn.rollback()
 
 
 def ours_end_to_end(url: str, n: int, score_fn: ScoreFn, chunk_rows: int) -> int:

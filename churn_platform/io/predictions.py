@@ -283,27 +283,37 @@ class PredictionsRepository:
     def iter_week(
         self, scoring_week: date, model_name: str, batch_rows: int = 100_000
     ) -> Iterator[pd.DataFrame]:
-        """Stream a week's predictions in DataFrames of about ``batch_rows`` (for evaluation)."""
+        """Stream a week's predictions by customer id in DataFrames of ``batch_rows`` rows.
+
+        Keyset pagination over the primary key inside one repeatable-read snapshot, so memory
+        stays at one batch (a single ADBC result stream buffers ahead of the consumer).
+        """
         t = self.table
+        after = sa.bindparam("after", type_=sa.BigInteger)
         stmt = (
             sa.select(t)
-            .where(t.c.scoring_week == scoring_week, t.c.model_name == model_name)
+            .where(
+                t.c.scoring_week == scoring_week,
+                t.c.model_name == model_name,
+                t.c.customer_id > after,
+            )
             .order_by(t.c.customer_id)
+            .limit(batch_rows)
         )
-        sql, params = _compile(stmt)
+        compiled = stmt.compile(dialect=_DIALECT)
+        order = getattr(compiled, "positiontup", None) or []
         with adbc.connect(self._adbc_uri) as conn, conn.cursor() as cur:
-            cur.execute(sql, parameters=params)
-            reader = cur.fetch_record_batch()
-            pending: list[pa.RecordBatch] = []
-            size = 0
-            for rb in reader:
-                pending.append(rb)
-                size += rb.num_rows
-                if size >= batch_rows:
-                    yield pa.Table.from_batches(pending).to_pandas()
-                    pending, size = [], 0
-            if pending:
-                yield pa.Table.from_batches(pending).to_pandas()
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            last = -(2**63)
+            while True:
+                params = {**compiled.params, "after": last}
+                cur.execute(str(compiled), parameters=tuple(params[k] for k in order))
+                table = cur.fetch_arrow_table()
+                if table.num_rows == 0:
+                    break
+                last = int(table["customer_id"][-1].as_py())
+                yield table.to_pandas()
+            conn.rollback()
 
     def weeks(self, model_name: str | None = None) -> list[date]:
         """Scoring weeks that have predictions (optionally for one model), oldest first."""
