@@ -45,6 +45,9 @@ ENV PATH=/opt/dagster/app/.venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     DAGSTER_HOME=/opt/dagster/dagster_home \
     MPLCONFIGDIR=/tmp/matplotlib \
+    NUMBA_CACHE_DIR=/tmp/numba \
+    XDG_CACHE_HOME=/tmp/.cache \
+    CHURN_HOME=/opt/dagster/dagster_home/storage/churn \
     CHURN_SERVICE_ROLE=webserver
 
 WORKDIR /opt/dagster/app
@@ -52,6 +55,7 @@ COPY --from=builder --chown=root:root /opt/dagster/app/.venv /opt/dagster/app/.v
 COPY --chown=root:root deploy/dagster/workspace.yaml deploy/dagster/workspace.yaml
 COPY --chown=root:root deploy/docker/healthcheck.py deploy/docker/healthcheck.py
 COPY --chown=root:root deploy/dagster/dagster.yaml /opt/dagster/dagster_home/dagster.yaml
+# Writable paths: /tmp (caches: matplotlib, numba, XDG) and $DAGSTER_HOME/storage (CHURN_HOME).
 # Code and config are root-owned and read-only for the runtime user; only Dagster's local
 # storage (compute logs, fs IO manager) is writable. Mount a volume there in compose/ECS.
 # .nux/nux.yaml is pre-seeded so the webserver never writes under a read-only root filesystem.
