@@ -229,7 +229,8 @@ resource "aws_db_instance" "this" {
   engine         = "postgres"
   engine_version = var.db_engine_version
   instance_class = var.db_instance_class
-  db_name        = "mlflow"
+  # No initial database: deploy/postgres/init.sql creates churn, mlflow and dagster, each owned
+  # by its own role.
 
   username                      = var.db_master_username
   manage_master_user_password   = true # generated + rotated by RDS in Secrets Manager
