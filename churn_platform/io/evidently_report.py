@@ -1,0 +1,313 @@
+"""The human-facing data-drift report for one scored week, rendered with Evidently.
+
+Who reads this: analysts and model owners who open the weekly HTML to *see* how this week's
+customers differ from the customers the model was trained on (histograms, category shares, a
+per-feature drift verdict). It is a picture, not a decision: whether drift breaches the
+retraining policy is decided by our own vectorised KS/PSI gate with an effect size
+(:mod:`churn_platform.domain.drift`), on all rows. Nothing here feeds that decision.
+
+Two choices keep the picture honest and cheap (see DESIGN.md, "Evidently" and "Drift at scale"):
+
+* **Pinned tests.** Evidently picks a drift test per column from the data size; above 1,000
+  rows it silently switches numeric columns to the Wasserstein distance. We pin
+  ``num_method="ks"`` (two-sample Kolmogorov-Smirnov p-value) and ``cat_method="chisquare"``
+  (chi-square p-value) so the report means the same thing every week, whatever the volume.
+* **Bounded sample.** Evidently runs for hours on millions of rows and, with p-value tests,
+  flags negligible shifts as drift on huge samples (evidentlyai/evidently#50, #171, #1526). The
+  report is computed on a seeded random sample of at most ``sample_rows`` customers from each
+  side (default 5,000), so a 1M-row week renders in about a second and re-rendering the same
+  week gives the same verdicts.
+
+The Evidently 0.7 "new" API is used (``evidently.Report`` / ``Dataset`` / ``DataDefinition``
+with ``evidently.presets.DataDriftPreset``): it accepts ``num_method``/``cat_method`` directly,
+so the legacy ``evidently.legacy`` API is not needed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churn_platform.errors import DataContractError
+
+#: Drift test for numeric features: two-sample Kolmogorov-Smirnov, p-value against 0.05.
+NUM_METHOD = "ks"
+#: Drift test for categorical features: chi-square on level counts, p-value against 0.05.
+CAT_METHOD = "chisquare"
+#: Default number of customers sampled from each side (reference and current week).
+DEFAULT_SAMPLE_ROWS = 5000
+
+_ROOT_DIV = re.compile(r'<div id="root_[A-Za-z0-9_]+">')
+
+
+class DriftReportInputError(DataContractError, ValueError):
+    """The frames handed to the drift report cannot be compared (missing column, empty, ...).
+
+    A :class:`ValueError` too, so callers that only know the report's contract can catch it.
+    """
+
+
+@dataclass(frozen=True)
+class EvidentlyReport:
+    """One rendered drift report: the HTML people open, and Evidently's verdict for display.
+
+    Attributes:
+        html: Standalone HTML document (UTF-8), self-contained; save it as the week's artifact.
+        n_reference: Training-reference customers the report was computed on (after sampling).
+        n_current: Customers of the scored week the report was computed on (after sampling).
+        drifted_columns: Features Evidently judged drifted on the samples, in request order.
+            For display only: the retraining gate is our own KS/PSI with an effect size.
+        share_drifted: ``len(drifted_columns)`` over the number of features compared, as
+            Evidently reports it.
+        summary: JSON-serialisable details for run metadata: methods, sample sizes, seed, and
+            per-feature ``{"method", "p_value", "threshold", "drifted"}``.
+    """
+
+    html: bytes
+    n_reference: int
+    n_current: int
+    drifted_columns: tuple[str, ...]
+    share_drifted: float
+    summary: dict[str, Any]
+
+
+def render_drift_report(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    *,
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    sample_rows: int = DEFAULT_SAMPLE_ROWS,
+    seed: int = 0,
+    title: str = "",
+) -> EvidentlyReport:
+    """Render the Evidently data-drift report of one scored week against the training reference.
+
+    Args:
+        reference: Customers the production model was trained on (the drift baseline).
+        current: Customers scored this week. Extra columns in either frame are ignored.
+        numeric: Numeric features to compare (tested with KS). Nullable/boolean dtypes are
+            read as floats; missing values are left out of the test, as Evidently does.
+        categorical: Categorical features to compare (tested with chi-square). Any dtype,
+            pandas ``Categorical`` included, is compared as text labels; missing stays missing.
+        sample_rows: At most this many customers are drawn, without replacement, from each
+            side; a side with fewer rows is used whole.
+        seed: Seed of the sampling, so the same inputs give the same report.
+        title: Shown as the page title and as a heading above the report (escaped).
+
+    Returns:
+        The HTML report and Evidently's per-feature verdict on the samples.
+
+    Raises:
+        DriftReportInputError: (a ``ValueError``) naming the column that is missing from either
+            frame, a column requested as both numeric and categorical, a numeric column that is
+            not numeric, or an empty frame.
+    """
+    numeric_cols = list(dict.fromkeys(numeric))
+    categorical_cols = list(dict.fromkeys(categorical))
+    columns = _validate_request(reference, current, numeric_cols, categorical_cols, sample_rows)
+
+    rng = np.random.default_rng(seed)
+    ref_sample = _prepare(
+        _sample(reference, sample_rows, rng), numeric_cols, categorical_cols, "reference"
+    )
+    cur_sample = _prepare(
+        _sample(current, sample_rows, rng), numeric_cols, categorical_cols, "current"
+    )
+
+    snapshot = _run_evidently(ref_sample, cur_sample, numeric_cols, categorical_cols)
+    per_column, share_drifted = _read_verdict(snapshot.dict(), columns)
+    drifted = tuple(c for c in columns if per_column[c]["drifted"])
+
+    page = _with_title(snapshot.get_html_str(as_iframe=False), title)
+    summary: dict[str, Any] = {
+        "title": title,
+        "num_method": NUM_METHOD,
+        "cat_method": CAT_METHOD,
+        "sample_rows": sample_rows,
+        "seed": seed,
+        "n_reference_total": len(reference),
+        "n_current_total": len(current),
+        "n_reference": len(ref_sample),
+        "n_current": len(cur_sample),
+        "drifted_columns": list(drifted),
+        "share_drifted": share_drifted,
+        "columns": per_column,
+        "evidently_version": _evidently_version(),
+    }
+    return EvidentlyReport(
+        html=page.encode("utf-8"),
+        n_reference=len(ref_sample),
+        n_current=len(cur_sample),
+        drifted_columns=drifted,
+        share_drifted=share_drifted,
+        summary=summary,
+    )
+
+
+def _validate_request(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+    sample_rows: int,
+) -> list[str]:
+    """Check the request up front so errors name the column, not an Evidently internal."""
+    if sample_rows < 1:
+        raise DriftReportInputError(f"sample_rows must be at least 1, got {sample_rows}")
+    both = sorted(set(numeric) & set(categorical))
+    if both:
+        raise DriftReportInputError(f"columns requested as both numeric and categorical: {both}")
+    columns = numeric + categorical
+    if not columns:
+        raise DriftReportInputError("no columns requested for the drift report")
+    for side, frame in (("reference", reference), ("current", current)):
+        missing = [c for c in columns if c not in frame.columns]
+        if missing:
+            names = ", ".join(repr(c) for c in missing)
+            raise DriftReportInputError(
+                f"drift report: column(s) {names} missing from the {side} data "
+                f"(has {len(frame.columns)} columns)"
+            )
+        if len(frame) == 0:
+            raise DriftReportInputError(f"drift report: the {side} data has no rows")
+    return columns
+
+
+def _sample(frame: pd.DataFrame, sample_rows: int, rng: np.random.Generator) -> pd.DataFrame:
+    """Seeded sample without replacement, in original row order; the whole frame if smaller."""
+    if len(frame) <= sample_rows:
+        return frame
+    idx = np.sort(rng.choice(len(frame), size=sample_rows, replace=False))
+    return frame.take(idx)
+
+
+def _prepare(
+    frame: pd.DataFrame, numeric: list[str], categorical: list[str], side: str
+) -> pd.DataFrame:
+    """Keep only the requested columns, as float64 (numeric) and str-or-NaN object (categorical).
+
+    Evidently infers column behaviour from dtypes in places; pandas ``Categorical`` and nullable
+    extension dtypes (``Int64``, ``boolean``, ``string``) are normalised here so the samples
+    are plain numpy columns.
+    """
+    out: dict[str, pd.Series] = {}
+    for col in numeric:
+        series = frame[col]
+        try:
+            out[col] = pd.Series(series.to_numpy(dtype="float64", na_value=np.nan), name=col)
+        except (TypeError, ValueError) as exc:
+            raise DriftReportInputError(
+                f"drift report: numeric column {col!r} in the {side} data is not numeric "
+                f"(dtype {series.dtype})"
+            ) from exc
+    for col in categorical:
+        series = frame[col]
+        labels = series.astype(object).where(series.isna(), series.astype(str))
+        out[col] = pd.Series(labels.to_numpy(dtype=object), name=col)
+    return pd.DataFrame(out)
+
+
+def _run_evidently(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    numeric: list[str],
+    categorical: list[str],
+) -> Any:
+    """Run the DataDriftPreset with pinned tests; returns Evidently's snapshot."""
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
+    report = Report(
+        [
+            DataDriftPreset(
+                columns=numeric + categorical,
+                num_method=NUM_METHOD,
+                cat_method=CAT_METHOD,
+            )
+        ],
+        # include_tests makes Evidently attach its per-column pass/fail verdict to the result.
+        include_tests=True,
+    )
+    with warnings.catch_warnings():
+        # A category level seen only this week (a new plan, a new channel) has zero expected
+        # count in the reference, so scipy's chi-square divides by zero and warns before
+        # returning statistic=inf, p=0 — which is the right verdict ("drifted"). Silence only
+        # that warning, only here; pytest runs with -W error.
+        warnings.filterwarnings(
+            "ignore", message="divide by zero encountered", category=RuntimeWarning
+        )
+        # Evidently calls scipy's ks_2samp with method="auto", which tries the exact p-value
+        # for samples up to 10,000 rows and, when that does not converge (unequal sizes after
+        # missing values are dropped), warns and uses the asymptotic p-value, which is accurate
+        # at thousands of rows. Silence only those two fallback notices.
+        warnings.filterwarnings(
+            "ignore", message="ks_2samp: Exact calculation unsuccessful", category=RuntimeWarning
+        )
+        warnings.filterwarnings(
+            "ignore", message="Exact ks_2samp calculation not possible", category=RuntimeWarning
+        )
+        return report.run(
+            Dataset.from_pandas(current, data_definition=definition),
+            Dataset.from_pandas(reference, data_definition=definition),
+        )
+
+
+def _read_verdict(
+    result: dict[str, Any], columns: list[str]
+) -> tuple[dict[str, dict[str, Any]], float]:
+    """Per-column p-value/threshold/verdict and the drifted share, from Evidently's result."""
+    per_column: dict[str, dict[str, Any]] = {}
+    share: float | None = None
+    for metric in result.get("metrics", []):
+        config = metric.get("config", {})
+        kind = str(config.get("type", ""))
+        if kind.endswith(":ValueDrift") and config.get("column") in columns:
+            per_column[config["column"]] = {
+                "method": config.get("method"),
+                "p_value": float(metric["value"]),
+                "threshold": config.get("threshold"),
+                "drifted": None,
+            }
+        elif kind.endswith(":DriftedColumnsCount"):
+            share = float(metric["value"]["share"])
+    for test in result.get("tests", []):
+        params = test.get("metric_config", {}).get("params", {})
+        column = params.get("column")
+        if str(params.get("type", "")).endswith(":ValueDrift") and column in per_column:
+            per_column[column]["drifted"] = test.get("status") == "FAIL"
+    unread = [c for c in columns if c not in per_column or per_column[c]["drifted"] is None]
+    if unread or share is None:
+        # Defensive: the result layout is Evidently's, not ours; fail loudly if it changes.
+        raise RuntimeError(
+            f"could not read Evidently's drift verdict for columns {unread or columns}; "
+            f"has the evidently result format changed (version {_evidently_version()})?"
+        )
+    return per_column, share
+
+
+def _with_title(page: str, title: str) -> str:
+    """Put the report title in the browser tab and as a heading above the Evidently widgets."""
+    if not title:
+        return page
+    safe = html.escape(title)
+    page = page.replace("<head>", f"<head>\n<title>{safe}</title>", 1)
+    match = _ROOT_DIV.search(page)
+    if match is None:
+        return page
+    heading = f'<h2 style="font-family: sans-serif; margin: 16px;">{safe}</h2>\n'
+    return page[: match.start()] + heading + page[match.start() :]
+
+
+def _evidently_version() -> str:
+    from evidently import __version__
+
+    return str(__version__)
