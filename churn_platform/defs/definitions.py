@@ -12,17 +12,27 @@ from typing import Any
 from dagster import Definitions, EnvVar
 
 from churn_platform.defs.assets.features import customer_features
+from churn_platform.defs.assets.monitoring import (
+    churn_labels,
+    delayed_evaluation,
+    feature_drift,
+    score_drift,
+)
 from churn_platform.defs.assets.scoring import churn_scores
 from churn_platform.defs.assets.training import churn_model, training_dataset
 from churn_platform.defs.io_managers import ParquetSnapshotIOManager
 from churn_platform.defs.jobs import training_job, weekly_scoring_job
+from churn_platform.defs.promotion import promote_model_job
 from churn_platform.defs.resources import (
     ArtifactStoreResource,
     DataSourceResource,
     MlflowResource,
+    MonitoringResource,
+    NotifierResource,
     WarehouseResource,
 )
 from churn_platform.defs.schedules import quarterly_retraining_schedule, weekly_scoring_schedule
+from churn_platform.defs.sensors import retraining_sensor, run_failure_alert
 
 
 def build_resources(*, as_env_vars: bool = True) -> dict[str, Any]:
@@ -53,14 +63,26 @@ def build_resources(*, as_env_vars: bool = True) -> dict[str, Any]:
         "artifacts": artifacts,
         "data_source": DataSourceResource(config_path=_env("CHURN_DATA_CONFIG")),
         "snapshot_io_manager": ParquetSnapshotIOManager(artifacts=artifacts),
+        "monitoring": MonitoringResource(),
+        "notifier": NotifierResource(webhook_url=_env("SLACK_WEBHOOK_URL")),
     }
 
 
-ASSETS = [customer_features, training_dataset, churn_model, churn_scores]
+ASSETS = [
+    customer_features,
+    training_dataset,
+    churn_model,
+    churn_scores,
+    churn_labels,
+    delayed_evaluation,
+    feature_drift,
+    score_drift,
+]
 
 defs = Definitions(
     assets=ASSETS,
-    jobs=[weekly_scoring_job, training_job],
+    jobs=[weekly_scoring_job, training_job, promote_model_job],
     schedules=[weekly_scoring_schedule, quarterly_retraining_schedule],
+    sensors=[retraining_sensor, run_failure_alert],
     resources=build_resources(),
 )

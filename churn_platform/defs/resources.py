@@ -12,10 +12,13 @@ from typing import TYPE_CHECKING
 import pandas as pd
 from dagster import ConfigurableResource
 
+from churn_platform.domain.drift import DriftThresholds
+from churn_platform.domain.policy import PolicyConfig
 from churn_platform.domain.schema import DEFAULT_CONTRACT, FeatureContract
 from churn_platform.domain.simulator import CustomerSimulator, SimulatorConfig
 from churn_platform.io.artifacts import ArtifactStore
 from churn_platform.io.db import ensure_schema, make_engine
+from churn_platform.io.notify import LogNotifier, Notifier, SlackWebhookNotifier
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import ModelRegistry
 from churn_platform.io.results import AliasHistory, DriftStore, EvaluationStore
@@ -90,6 +93,46 @@ class ArtifactStoreResource(ConfigurableResource):
 
     def store(self) -> ArtifactStore:
         return ArtifactStore.from_uri(self.root or resolve_runtime().artifact_root)
+
+
+class MonitoringResource(ConfigurableResource):
+    """Thresholds of the weekly monitors and of the retraining policy (all configurable).
+
+    With 1M customers a KS test flags a 0.02-sigma shift at p~1e-24, so a breach needs both a
+    small p-value AND an effect size (KS D or PSI) that matters to the business.
+    """
+
+    label_lag_weeks: int = 13  # evaluate predictions once ~3 months of outcomes are known
+    alpha: float = 0.01
+    min_ks: float = 0.1
+    min_psi: float = 0.2
+    c_index_threshold: float = 0.75
+    c_index_consecutive: int = 2
+    drift_consecutive: int = 1
+    cooldown_weeks: int = 4
+    report_sample_rows: int = 5_000  # Evidently renders on a bounded sample
+
+    def thresholds(self) -> DriftThresholds:
+        return DriftThresholds(alpha=self.alpha, min_ks=self.min_ks, min_psi=self.min_psi)
+
+    def policy(self) -> PolicyConfig:
+        return PolicyConfig(
+            c_index_threshold=self.c_index_threshold,
+            c_index_consecutive=self.c_index_consecutive,
+            drift_consecutive=self.drift_consecutive,
+            cooldown_weeks=self.cooldown_weeks,
+        )
+
+
+class NotifierResource(ConfigurableResource):
+    """Slack incoming webhook (``SLACK_WEBHOOK_URL``); without one, notifications are logged."""
+
+    webhook_url: str | None = None
+
+    def notifier(self) -> Notifier:
+        if self.webhook_url:
+            return SlackWebhookNotifier(self.webhook_url)
+        return LogNotifier()
 
 
 @functools.lru_cache(maxsize=4)

@@ -362,6 +362,36 @@ class PredictionsRepository:
             ) from exc
         return str(value) if value is not None else hashlib.md5(b"").hexdigest()
 
+    def read_columns(
+        self, scoring_week: date, columns: Sequence[str], model_name: str | None = None
+    ) -> pd.DataFrame:
+        """Only some columns of a week's predictions (e.g. id + scores for evaluation/drift)."""
+        t = self.table
+        unknown = [c for c in columns if c not in t.c]
+        if unknown:
+            raise StorageError(f"predictions has no column(s) {unknown}")
+        stmt = sa.select(*[t.c[c] for c in columns]).where(t.c.scoring_week == scoring_week)
+        if model_name is not None:
+            stmt = stmt.where(t.c.model_name == model_name)
+        return self._fetch_arrow(stmt, f"week {scoring_week}").to_pandas()
+
+    def lineage(self, scoring_week: date) -> pd.DataFrame:
+        """Which model version(s) and MLflow run(s) produced a week's predictions, with counts."""
+        t = self.table
+        stmt = (
+            sa.select(t.c.model_name, t.c.model_version, t.c.model_run_id, sa.func.count())
+            .where(t.c.scoring_week == scoring_week)
+            .group_by(t.c.model_name, t.c.model_version, t.c.model_run_id)
+        )
+        try:
+            with self.engine.connect() as conn:
+                rows = conn.execute(stmt).all()
+        except sa.exc.DBAPIError as exc:
+            raise StorageError(
+                f"Could not read lineage of week {scoring_week}: {exc.orig}"
+            ) from exc
+        return pd.DataFrame(rows, columns=["model_name", "model_version", "model_run_id", "n"])
+
     def _fetch_arrow(self, stmt: sa.sql.ClauseElement, what: str) -> pa.Table:
         sql, params = _compile(stmt)
         try:

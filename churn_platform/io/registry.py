@@ -204,6 +204,24 @@ class ModelRegistry:
         """Log a metric to a (possibly finished) run, e.g. delayed-label C-index by week."""
         self.client.log_metric(run_id, key, float(value), step=int(step))
 
+    def log_metrics(self, run_id: str, metrics: dict[str, float], step: int) -> None:
+        """Log many metrics to a (finished) run in one call, all at ``step``."""
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, int(step)) for k, v in metrics.items()]
+        for start in range(0, len(batch), 900):  # MLflow caps a batch at 1000 metrics
+            self.client.log_batch(run_id, metrics=batch[start : start + 900])
+
+    def log_artifact_bytes(self, run_id: str, data: bytes, artifact_file: str) -> None:
+        """Attach a report (HTML, PNG) to a run, e.g. the weekly Evidently drift report."""
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(artifact_file).name
+            path.write_bytes(data)
+            self.client.log_artifact(run_id, str(path), str(Path(artifact_file).parent))
+
     # ---------- aliases ----------
     def version_for_alias(self, alias: str) -> ModelVersion | None:
         try:

@@ -40,12 +40,16 @@ def train_and_register(
     changed_by: str = "training_job",
     tags: dict[str, str] | None = None,
     progress: Callable[[int, float], None] | None = None,
+    reference_features: pd.DataFrame | None = None,
 ) -> TrainOutcome:
     """Train on contract-valid data, log + register the model, and gate it to ``challenger``.
 
     The current production model (if any) is scored on the very same holdout rows so the
-    comparison is fair. Every version is registered (for audit); only one that passes the
-    gate gets the ``challenger`` alias.
+    comparison is fair. ``reference_features`` is the population that weekly drift checks of
+    this version compare against; by default a sample of its training rows. A retrain
+    triggered by drift passes the current population instead: the new model is validated on
+    it, and drift should be measured from where it was deployed. Every version is registered
+    (for audit); only one that passes the gate gets the ``challenger`` alias.
     """
     result = train_models(data, contract, config, progress=progress)
     evals = result.evaluations
@@ -66,9 +70,8 @@ def train_and_register(
     gate = gate_decision(evals["xgboost_cox"], evals["km_null"], champion_eval, gate_config)
     if champion_note:
         gate = GateResult(gate.passed, (*gate.reasons, champion_note), gate.metrics)
-    reference = result.train_frame.sample(
-        n=min(REFERENCE_SAMPLE_ROWS, len(result.train_frame)), random_state=config.seed
-    )
+    pool = result.train_frame if reference_features is None else reference_features
+    reference = pool.sample(n=min(REFERENCE_SAMPLE_ROWS, len(pool)), random_state=config.seed)
     run_tags = {"churn.gate_passed": str(gate.passed), **(tags or {})}
     run_id = registry.log_training_run(result, reference_features=reference, tags=run_tags)
     registry.client.log_text(run_id, "\n".join(gate.reasons), "gate/reasons.txt")

@@ -18,8 +18,14 @@ from dagster import (
     asset,
 )
 
-from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
-from churn_platform.model.lifecycle import train_and_register
+from churn_platform.defs.resources import (
+    DataSourceResource,
+    MlflowResource,
+    NotifierResource,
+    WarehouseResource,
+)
+from churn_platform.io.notify import Notification
+from churn_platform.model.lifecycle import TrainOutcome, train_and_register
 from churn_platform.model.train import TrainConfig
 from churn_platform.reporting import markdown_table
 
@@ -68,19 +74,33 @@ def training_dataset(
     )
 
 
+class ModelConfig(Config):
+    """``reference_week``: population the drift monitors of this version compare against
+    (default: the training rows)."""
+
+    reference_week: str | None = None
+
+
 @asset(group_name="training", code_version="1", kinds={"xgboost", "mlflow"})
 def churn_model(
     context: AssetExecutionContext,
+    config: ModelConfig,
     training_dataset: pd.DataFrame,
     data_source: DataSourceResource,
     mlflow_resource: MlflowResource,
     warehouse: WarehouseResource,
+    notifier: NotifierResource,
 ) -> MaterializeResult:
     """A new model version in the MLflow registry; ``challenger`` if it passed the gate.
 
     Promotion to ``production`` is a human decision (``churn-platform promote`` or the
     ``promote_model_job``), never automatic."""
     registry = mlflow_resource.registry(warehouse)
+    reference = None
+    if config.reference_week:
+        reference = data_source.contract().validate(
+            data_source.features_for_week(date.fromisoformat(config.reference_week))
+        )
     reason = context.run.tags.get("churn/retrain_reason", "manual")
 
     def progress(iteration: int, loss: float) -> None:
@@ -95,7 +115,10 @@ def churn_model(
         changed_by=f"dagster run {context.run_id[:8]}",
         tags={"dagster.run_id": context.run_id, "churn.retrain_reason": reason},
         progress=progress,
+        reference_features=reference,
     )
+    if outcome.became_challenger:
+        notifier.notifier().send(challenger_notification(registry.model_name, outcome))
     table = markdown_table(
         pd.DataFrame(
             [
@@ -115,4 +138,26 @@ def churn_model(
             "c_index": outcome.result.evaluations["xgboost_cox"].c_index,
             "n_train": outcome.result.n_train,
         }
+    )
+
+
+def challenger_notification(model_name: str, outcome: TrainOutcome) -> Notification:
+    """Slack message asking a human to review and approve the new challenger."""
+    ev = outcome.result.evaluations["xgboost_cox"]
+    fields = {
+        "holdout C-index": f"{ev.c_index:.4f}",
+        "holdout Brier@90d": f"{ev.brier.get(90, float('nan')):.4f}",
+        "MLflow run": outcome.run_id,
+    }
+    champion = outcome.gate.metrics.get("champion_c_index")
+    if champion is not None:
+        fields["production C-index (same holdout)"] = f"{champion:.4f}"
+    return Notification(
+        title=f"{model_name} v{outcome.version} is the new challenger",
+        text="Passed the validation gate:\n"
+        + "\n".join(f"- {r}" for r in outcome.gate.reasons)
+        + f"\nApprove with `churn-platform promote --version {outcome.version} --approver NAME`"
+        " or the Dagster promote_model_job.",
+        severity="info",
+        fields=fields,
     )

@@ -1,0 +1,117 @@
+"""Sensors: request retraining when monitors breach; alert on failed runs.
+
+The decision itself lives in pure code (``domain/policy.py``): consecutive-breach counting,
+cooldown after a retrain, and a run key derived from the breach (plus an attempt number, so a
+failed retrain can be requested again: Dagster never relaunches a run key it has seen,
+dagster-io/dagster#15982). At most one RunRequest per evaluation (dagster-io/dagster#26753).
+"""
+
+from datetime import date
+
+from dagster import (
+    DagsterInstance,
+    DagsterRunStatus,
+    DefaultSensorStatus,
+    RunFailureSensorContext,
+    RunRequest,
+    RunsFilter,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    run_failure_sensor,
+    sensor,
+)
+
+from churn_platform.defs.jobs import training_job
+from churn_platform.defs.resources import MonitoringResource, NotifierResource, WarehouseResource
+from churn_platform.domain.policy import RetrainRecord, RetrainStatus, decide
+from churn_platform.io.notify import Notification
+from churn_platform.monitoring import policy_observations
+
+TAG_RUN_KEY = "churn/run_key"
+TAG_REQUESTED_WEEK = "churn/requested_week"
+
+
+def retrain_history(instance: DagsterInstance) -> list[RetrainRecord]:
+    """Earlier retrain requests with their outcome, read from the Dagster run storage."""
+    records = []
+    for run in instance.get_runs(filters=RunsFilter(job_name=training_job.name)):
+        key = run.tags.get(TAG_RUN_KEY)
+        if key is None:
+            continue
+        status: RetrainStatus
+        if run.status == DagsterRunStatus.SUCCESS:
+            status = "success"
+        elif run.status in (DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED):
+            status = "failure"
+        else:
+            status = "requested"
+        week = date.fromisoformat(run.tags.get(TAG_REQUESTED_WEEK, "1970-01-05"))
+        records.append(RetrainRecord(run_key=key, requested_week=week, status=status))
+    return records
+
+
+def retraining_request(
+    instance: DagsterInstance, warehouse: WarehouseResource, monitoring: MonitoringResource
+) -> RunRequest | SkipReason:
+    """The policy's decision for the current evidence, as a RunRequest or a SkipReason."""
+    observations, version = policy_observations(
+        warehouse.evaluations().read(), warehouse.drift().read()
+    )
+    if not observations:
+        return SkipReason("no monitoring results yet")
+    today = max(o.week for o in observations)
+    decision = decide(observations, retrain_history(instance), today, monitoring.policy())
+    if not decision.should_retrain or decision.run_key is None:
+        return SkipReason("; ".join(decision.reasons) or "no breach")
+    as_of = today.isoformat()
+    reason = "; ".join(decision.reasons)
+    return RunRequest(
+        run_key=decision.run_key,
+        run_config={
+            "ops": {
+                "training_dataset": {"config": {"as_of_week": as_of, "reason": reason}},
+                "churn_model": {"config": {"reference_week": as_of}},
+            }
+        },
+        tags={
+            **decision.tags,
+            TAG_RUN_KEY: decision.run_key,
+            TAG_REQUESTED_WEEK: as_of,
+            "churn/replaced_version": str(version),
+        },
+    )
+
+
+@sensor(
+    job=training_job,
+    minimum_interval_seconds=600,
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Requests training_job when the C-index stays below threshold or drift breaches.",
+)
+def retraining_sensor(
+    context: SensorEvaluationContext,
+    warehouse: WarehouseResource,
+    monitoring: MonitoringResource,
+) -> SensorResult:
+    result = retraining_request(context.instance, warehouse, monitoring)
+    if isinstance(result, SkipReason):
+        return SensorResult(skip_reason=result)
+    context.log.info("requesting retraining: %s", result.tags.get("churn/retrain_reason"))
+    return SensorResult(run_requests=[result])
+
+
+@run_failure_sensor(
+    default_status=DefaultSensorStatus.RUNNING,
+    description="Critical alert (Slack) when any churn_platform run fails.",
+)
+def run_failure_alert(context: RunFailureSensorContext, notifier: NotifierResource) -> None:
+    run = context.dagster_run
+    notifier.notifier().send(
+        Notification(
+            title=f"Run failed: {run.job_name}",
+            text=context.failure_event.message or "no message",
+            severity="critical",
+            fields={"run_id": run.run_id, "partition": run.tags.get("dagster/partition", "-")},
+        )
+    )
