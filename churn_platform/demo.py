@@ -1,9 +1,11 @@
 """``make demo``: a simulated subscription business run through the real platform.
 
-Everything goes through the same code paths as production: an embedded PostgreSQL, a real
-MLflow registry, and Dagster materializations recorded in a local Dagster instance (so
-``churn-platform dev`` shows the runs afterwards). The only shortcut is the promotion: the demo
-approves its own challenger, and says so in the alias history.
+Everything goes through production code paths: an embedded PostgreSQL, a real MLflow registry,
+Dagster materializations recorded in a local Dagster instance (``churn-platform dev`` shows the
+runs afterwards) and the real retraining sensor. The simulated base changes at
+``drift_week``: prices rise and usage falls; the drift monitors catch it, the sensor requests
+training, the new challenger is approved and scores the following weeks. The only shortcut is
+the approval: the demo approves its own challengers and says so in the alias history.
 """
 
 from __future__ import annotations
@@ -11,38 +13,23 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 from rich.console import Console
 from rich.table import Table
 
 from churn_platform.defs.definitions import ASSETS, build_resources
-from churn_platform.defs.resources import DataSourceResource, WarehouseResource
-from churn_platform.io.registry import CHALLENGER
+from churn_platform.defs.resources import DataSourceResource, MonitoringResource
+from churn_platform.loop import LoopReport, run_weekly_loop
 from churn_platform.runtime import Runtime, resolve_runtime
 from churn_platform.settings import get_settings
 
 SIM_START = date(2025, 1, 6)
 TRAIN_WINDOW_WEEKS = 26
-QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DEMO_APPROVER = "demo-auto-approval (not a human)"
-
-
-@dataclass(frozen=True)
-class DemoPlan:
-    n_customers: int
-    seed: int
-    first_week: date
-    weeks: int
-
-    @property
-    def scoring_weeks(self) -> list[date]:
-        return [self.first_week + timedelta(weeks=i) for i in range(self.weeks)]
 
 
 def export_runtime_env(rt: Runtime, home: Path) -> Path:
@@ -63,106 +50,117 @@ def export_runtime_env(rt: Runtime, home: Path) -> Path:
     return dagster_home
 
 
-def demo_resources(plan: DemoPlan) -> dict[str, Any]:
+def demo_resources(
+    n_customers: int, seed: int, drift_week: date | None, label_lag_weeks: int
+) -> dict[str, Any]:
     resources = build_resources(as_env_vars=False)
     resources["data_source"] = DataSourceResource(
-        sim_customers=plan.n_customers, sim_seed=plan.seed, sim_start_week=SIM_START.isoformat()
+        sim_customers=n_customers,
+        sim_seed=seed,
+        sim_start_week=SIM_START.isoformat(),
+        sim_feature_drift_week=drift_week.isoformat() if drift_week else None,
     )
+    resources["monitoring"] = MonitoringResource(label_lag_weeks=label_lag_weeks)
     return resources
 
 
-def run_demo(weeks: int, n_customers: int, seed: int, console: Console) -> None:
+def run_demo(
+    weeks: int,
+    n_customers: int,
+    seed: int,
+    console: Console,
+    drift_after_weeks: int = 6,
+    label_lag_weeks: int = 13,
+) -> LoopReport:
     settings = get_settings()
     t0 = time.perf_counter()
     console.rule("[bold]churn_platform demo")
-    console.print("starting embedded PostgreSQL + MLflow store under", settings.home.resolve())
+    console.print(f"embedded PostgreSQL + MLflow store under {settings.home.resolve()}")
     rt = resolve_runtime(settings)
     dagster_home = export_runtime_env(rt, settings.home)
-    plan = DemoPlan(n_customers, seed, SIM_START + timedelta(weeks=TRAIN_WINDOW_WEEKS), weeks)
-    resources = demo_resources(plan)
-    warehouse: WarehouseResource = resources["warehouse"]
-    registry = resources["mlflow_resource"].registry(warehouse)
-
-    with DagsterInstance.get() as instance:
-        console.print(
-            f"[bold]1. training[/] on the base of {SIM_START} followed until {plan.first_week} "
-            f"({n_customers} simulated customers)"
-        )
-        train = materialize(
-            ASSETS,
-            selection=["training_dataset", "churn_model"],
-            resources=resources,
-            instance=instance,
-            run_config={
-                **QUIET,
-                "ops": {
-                    "training_dataset": {
-                        "config": {
-                            "as_of_week": plan.first_week.isoformat(),
-                            "label_window_weeks": TRAIN_WINDOW_WEEKS,
-                            "reason": "demo initial model",
-                        }
-                    }
-                },
-            },
-            tags={"churn/retrain_reason": "demo initial model"},
-        )
-        meta = train.asset_materializations_for_node("churn_model")[0].metadata
-        version = int(_value(meta, "model_version"))
-        console.print(
-            f"   registered {registry.model_name} v{version}, holdout C-index "
-            f"{meta['c_index'].value:.3f}, challenger={meta['challenger'].value}"
-        )
-        challenger = registry.version_for_alias(CHALLENGER)
-        if challenger is None or int(challenger.version) != version:
-            raise SystemExit("the freshly trained demo model did not pass the validation gate")
-        console.print(f"[bold]2. promotion[/] v{version} -> production, approver: {DEMO_APPROVER}")
-        registry.promote(version, approver=DEMO_APPROVER, reason="demo: auto-approved")
-
-        console.print(f"[bold]3. weekly scoring[/] of {weeks} weeks through Dagster")
-        summary = []
-        for week in plan.scoring_weeks:
-            result = materialize(
-                ASSETS,
-                selection=["customer_features", "churn_scores"],
-                partition_key=week.isoformat(),
-                resources=resources,
-                instance=instance,
-                run_config=QUIET,
-            )
-            m = result.asset_materializations_for_node("churn_scores")[0].metadata
-            summary.append(
-                (
-                    week,
-                    int(_value(m, "rows_written")),
-                    int(_value(m, "model_version")),
-                    float(_value(m, "mean_risk_score")),
-                )
-            )
-            console.print(
-                f"   {week}: {m['rows_written'].value} customers scored with "
-                f"v{m['model_version'].value}"
-            )
-
-    table = Table(title="Predictions written (PostgreSQL churn.predictions)")
-    for col in ("week", "customers", "model version", "mean risk score"):
-        table.add_column(col)
-    for week, rows, v, risk in summary:
-        table.add_row(str(week), str(rows), str(v), f"{risk:.3f}")
-    console.print(table)
-    console.rule("where to look")
+    first_week = SIM_START + timedelta(weeks=TRAIN_WINDOW_WEEKS)
+    drift_week = first_week + timedelta(weeks=drift_after_weeks)
+    scoring_weeks = [first_week + timedelta(weeks=i) for i in range(weeks)]
+    resources = demo_resources(n_customers, seed, drift_week, label_lag_weeks)
     console.print(
-        f"predictions table : {warehouse.db_schema}.predictions in {_safe(rt.database_url)}"
+        f"{n_customers} simulated customers; weekly scoring {scoring_weeks[0]} → "
+        f"{scoring_weeks[-1]}; prices rise and usage falls from {drift_week}; labels "
+        f"evaluated {label_lag_weeks} weeks after scoring; approvals by '{DEMO_APPROVER}'"
     )
-    console.print("Dagster UI        : make dev   (then http://127.0.0.1:3000, asset graph)")
-    console.print(f"MLflow UI         : uv run mlflow ui --backend-store-uri '{rt.tracking_uri}'")
-    console.print(f"Dagster instance  : {dagster_home}")
+    with DagsterInstance.get() as instance:
+        report = run_weekly_loop(
+            ASSETS,
+            resources,
+            instance,
+            first_week=first_week,
+            weeks=scoring_weeks,
+            label_window_weeks=TRAIN_WINDOW_WEEKS,
+            approver=DEMO_APPROVER,
+            on_event=lambda msg: console.print("  " + msg),
+        )
+    _summary(console, resources, report)
+    console.rule("where to look")
+    warehouse = resources["warehouse"]
+    console.print(
+        f"tables       : {warehouse.db_schema}.predictions, .model_evaluations, "
+        f".drift_results, .alias_history  ({_safe(rt.database_url)})"
+    )
+    console.print(
+        "Dagster UI   : make dev  → http://127.0.0.1:3000 (Assets → Global asset lineage)"
+    )
+    console.print(f"MLflow UI    : uv run mlflow ui --backend-store-uri '{rt.tracking_uri}'")
+    console.print(f"reports      : {rt.artifact_root}/reports/drift/<week>/evidently.html")
+    console.print(f"Dagster home : {dagster_home}")
     console.print(f"done in {time.perf_counter() - t0:.0f}s")
+    return report
 
 
-def _value(metadata: Mapping[str, Any], key: str) -> Any:
-    """The plain value of a materialization metadata entry."""
-    return metadata[key].value
+def _summary(console: Console, resources: dict[str, Any], report: LoopReport) -> None:
+    warehouse = resources["warehouse"]
+    model_name = resources["mlflow_resource"].model_name
+    weeks = Table(title="Weekly scoring and monitoring")
+    for col in ("week", "customers", "model", "feature drift", "score drift", "delayed C"):
+        weeks.add_column(col)
+    for r in report.weeks:
+        weeks.add_row(
+            str(r.week),
+            str(r.rows),
+            f"v{r.model_version}",
+            ", ".join(r.feature_breaches) or "-",
+            "breach" if r.score_breached else "-",
+            f"{r.c_index:.3f}" if r.c_index is not None else "-",
+        )
+    console.print(weeks)
+    evals = warehouse.evaluations().read(model_name)
+    table = Table(title="Delayed C-index per model version (logged to each version's MLflow run)")
+    for col in ("model version", "scoring week", "evaluated week", "n", "events", "C-index"):
+        table.add_column(col)
+    for row in evals.itertuples(index=False):
+        table.add_row(
+            f"v{row.model_version}",
+            str(row.scoring_week),
+            str(row.evaluated_week),
+            str(row.n),
+            str(row.n_events),
+            f"{row.c_index:.3f}",
+        )
+    console.print(table)
+    history = warehouse.alias_history().read(model_name)
+    aliases = Table(title="Alias history")
+    for col in ("changed at", "alias", "version", "previous", "by", "reason"):
+        aliases.add_column(col)
+    for row in history.itertuples(index=False):
+        aliases.add_row(
+            str(row.changed_at)[:19],
+            row.alias,
+            f"v{row.version}",
+            "-"
+            if row.previous_version is None or row.previous_version != row.previous_version
+            else f"v{int(row.previous_version)}",
+            row.changed_by,
+            row.reason[:60],
+        )
+    console.print(aliases)
 
 
 def _safe(url: str) -> str:

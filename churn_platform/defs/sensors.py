@@ -30,12 +30,13 @@ from churn_platform.monitoring import policy_observations
 
 TAG_RUN_KEY = "churn/run_key"
 TAG_REQUESTED_WEEK = "churn/requested_week"
+TAG_RETRAIN_REQUEST = "churn/retrain_request"
 
 
 def retrain_history(instance: DagsterInstance) -> list[RetrainRecord]:
     """Earlier retrain requests with their outcome, read from the Dagster run storage."""
     records = []
-    for run in instance.get_runs(filters=RunsFilter(job_name=training_job.name)):
+    for run in instance.get_runs(filters=RunsFilter(tags={TAG_RETRAIN_REQUEST: "true"})):
         key = run.tags.get(TAG_RUN_KEY)
         if key is None:
             continue
@@ -77,6 +78,7 @@ def retraining_request(
         tags={
             **decision.tags,
             TAG_RUN_KEY: decision.run_key,
+            TAG_RETRAIN_REQUEST: "true",
             TAG_REQUESTED_WEEK: as_of,
             "churn/replaced_version": str(version),
         },

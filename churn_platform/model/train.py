@@ -138,6 +138,18 @@ def split_indices(
     return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
 
 
+def holdout_mask(ids: pd.Series, fraction: float, seed: int) -> np.ndarray:
+    """Customers held out for evaluation, chosen by a stable hash of their id.
+
+    The same customer is held out in every training run with the same seed, so a challenger
+    and the production model are compared on customers *neither* was trained on (customers
+    stay in the base for months, so random splits of successive cohorts would leak).
+    """
+    keyed = ids.astype(str) + f":{seed}"
+    hashed = pd.util.hash_pandas_object(keyed, index=False).to_numpy()
+    return np.asarray((hashed % np.uint64(10_000)) < np.uint64(round(fraction * 10_000)))
+
+
 def fit_xgb_cox(
     train: pd.DataFrame,
     validation: pd.DataFrame,
@@ -269,8 +281,8 @@ def train_models(
     """
     ev = contract.event_column
     if test is None:
-        keep, held = split_indices(len(df), test_size, config.seed, df[ev].to_numpy())
-        train_all, test = df.iloc[keep], df.iloc[held]
+        held_mask = holdout_mask(df[contract.id_column], test_size, config.seed)
+        train_all, test = df[~held_mask], df[held_mask]
     else:
         train_all = df
     check_trainable(train_all, contract, config.min_events)
