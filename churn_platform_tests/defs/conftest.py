@@ -15,6 +15,8 @@ from churn_platform.defs.resources import (
     ArtifactStoreResource,
     DataSourceResource,
     MlflowResource,
+    MonitoringResource,
+    NotifierResource,
     WarehouseResource,
 )
 
@@ -35,6 +37,8 @@ def make_resources(
         "artifacts": artifacts,
         "data_source": DataSourceResource(**{"sim_customers": 3_000, "sim_seed": 5, **sim}),
         "snapshot_io_manager": ParquetSnapshotIOManager(artifacts=artifacts),
+        "monitoring": MonitoringResource(),
+        "notifier": NotifierResource(),
     }
 
 

@@ -141,9 +141,21 @@ def test_drift_breach_requests_retrain_and_evidence_of_older_versions_is_ignored
 ) -> None:
     drift = warehouse.drift()
     frame = pd.DataFrame(
-        [{"column_name": "monthly_charges", "test": "ks", "statistic": 0.3, "p_value": 1e-30,
-          "effect": 0.3, "psi": 0.5, "breached": True, "new_levels": "", "n_reference": 100,
-          "n_current": 100, "model_version": 1}]
+        [
+            {
+                "column_name": "monthly_charges",
+                "test": "ks",
+                "statistic": 0.3,
+                "p_value": 1e-30,
+                "effect": 0.3,
+                "psi": 0.5,
+                "breached": True,
+                "new_levels": "",
+                "n_reference": 100,
+                "n_current": 100,
+                "model_version": 1,
+            }
+        ]
     )
     drift.replace_week(W0, "feature", "churn_model", frame)
     result = evaluate(instance, warehouse)

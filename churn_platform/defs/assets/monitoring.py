@@ -102,8 +102,15 @@ def delayed_evaluation(
     cohort = week - timedelta(weeks=monitoring.label_lag_weeks)
     repo = warehouse.predictions()
     lineage = repo.lineage(cohort) if cohort >= START else pd.DataFrame()
+    reason = ""
     if churn_labels.empty or lineage.empty:
         reason = f"no scored cohort for {cohort} yet"
+    elif int(churn_labels["event"].sum()) == 0:
+        reason = (
+            f"no churn reported yet for the cohort of {cohort}: labels arrive later than "
+            f"label_lag_weeks={monitoring.label_lag_weeks}; raise it"
+        )
+    if reason:
         context.log.info(reason)
         return MaterializeResult(
             metadata={"skipped": reason},
