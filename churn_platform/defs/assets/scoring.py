@@ -21,7 +21,14 @@ from churn_platform.defs.resources import DataSourceResource, MlflowResource, Wa
 from churn_platform.errors import ModelNotFoundError
 from churn_platform.io.registry import PRODUCTION
 from churn_platform.reporting import histogram_png, markdown_table, png_markdown
-from churn_platform.scoring import DEFAULT_CHUNK_ROWS, Lineage, now_utc, score_week, snapshot_id
+from churn_platform.scoring import (
+    DEFAULT_CHUNK_ROWS,
+    Lineage,
+    chunks,
+    now_utc,
+    score_and_write,
+    snapshot_id,
+)
 
 
 class ScoringConfig(Config):
@@ -81,24 +88,24 @@ def churn_scores(
         scored_at=now_utc(),
     )
 
-    def on_chunk(done: int, total: int) -> None:
+    total = len(customer_features)
+
+    def on_chunk(done: int) -> None:
         context.log.info("scored and staged %d / %d customers", done, total)
 
-    scores = score_week(
-        customer_features,
+    scored = score_and_write(
+        chunks(customer_features, config.chunk_rows),
         model.predict,
+        warehouse.predictions(),
         id_column=contract.id_column,
         feature_columns=contract.feature_names,
         scoring_week=week,
         lineage=lineage,
         top_drivers=config.top_drivers,
-        chunk_rows=config.chunk_rows,
         on_chunk=on_chunk,
     )
-    written = warehouse.predictions().replace_week(
-        week, model.name, scores.batches, expected_rows=len(customer_features)
-    )
-    summary = scores.summary
+    written = scored.rows_written
+    summary = scored.summary
     top = summary.nsmallest(10, "risk_rank")
     hist = histogram_png(
         summary["risk_score"].to_numpy(), f"Risk scores {week}", "hazard ratio", log_x=True
