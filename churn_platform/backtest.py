@@ -7,6 +7,7 @@ already went through the column mapping and the feature contract.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,7 @@ class BacktestReport:
                 "ibs": ev.ibs,
                 "n_events": ev.n_events,
             }
-        return {"n_train": self.n_train, "n_test": self.n_test, "models": models}
+        return _json_safe({"n_train": self.n_train, "n_test": self.n_test, "models": models})
 
     def table(self) -> pd.DataFrame:
         rows = []
@@ -57,9 +58,10 @@ def run_backtest(
     test_size: float = 0.3,
     seed: int = 0,
     horizons: tuple[int, ...] = (30, 90, 180),
+    min_events: int = 50,
     progress: Callable[[int, float], None] | None = None,
 ) -> BacktestReport:
-    config = TrainConfig(horizons=horizons, seed=seed)
+    config = TrainConfig(horizons=horizons, seed=seed, min_events=min_events)
     result = train_models(data, contract, config, test_size=test_size, progress=progress)
     return BacktestReport(
         n_train=result.n_train + result.n_validation,
@@ -67,3 +69,12 @@ def run_backtest(
         horizons=horizons,
         result=result,
     )
+
+
+def _json_safe(value: Any) -> Any:
+    """NaN/inf (a metric undefined at a horizon) become null, so the JSON is valid."""
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

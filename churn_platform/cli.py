@@ -91,6 +91,7 @@ def backtest(
     seed: int = 0,
     horizons: Annotated[str, typer.Option(help="horizons in days, e.g. 30,90,180")] = "30,90,180",
     json_out: Annotated[Path | None, typer.Option("--json", help="write metrics as JSON")] = None,
+    min_events: Annotated[int, typer.Option(help="refuse to train on fewer churn events")] = 50,
 ) -> None:
     """Train on part of YOUR file and compare xgboost_cox, coxph and km_null on the rest."""
     from churn_platform.backtest import run_backtest
@@ -119,6 +120,7 @@ def backtest(
             test_size=test_size,
             seed=seed,
             horizons=hs,
+            min_events=min_events,
             progress=training_progress(progress, 2000),
         )
     _print_metrics(

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import numpy as np
@@ -96,6 +96,13 @@ def _finite(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
+def _flag(value: Any) -> float | None:
+    """1.0/0.0 for a true/false flag; None when unknown (NULL/NaN)."""
+    if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return float(bool(value))
+
+
 def _version(value: Any) -> str:
     number = _finite(value)
     return str(int(number)) if number is not None else ""
@@ -109,7 +116,7 @@ def week_timestamp(week: Any) -> float:
         week = week.to_pydatetime()
     if isinstance(week, datetime):
         week = week.date()
-    return datetime.combine(week, time(0), tzinfo=timezone.utc).timestamp()
+    return datetime.combine(week, time(0), tzinfo=UTC).timestamp()
 
 
 def timestamp_seconds(value: Any) -> float | None:
@@ -129,10 +136,9 @@ class _Families:
 
     def __init__(self) -> None:
         self._families: dict[str, GaugeMetricFamily] = {}
+        self._labels: dict[str, list[str]] = {}
 
-    def add(
-        self, name: str, doc: str, value: Any, labels: Mapping[str, str] | None = None
-    ) -> None:
+    def add(self, name: str, doc: str, value: Any, labels: Mapping[str, str] | None = None) -> None:
         number = _finite(value)
         if number is None:
             return
@@ -145,8 +151,9 @@ class _Families:
         if family is None:
             family = GaugeMetricFamily(full, doc, labels=list(labels))
             self._families[full] = family
-        elif [*labels] != family._labelnames:  # type: ignore[attr-defined]
-            raise ValueError(f"{full}: labels {list(labels)} != {family._labelnames}")  # type: ignore[attr-defined]
+            self._labels[full] = list(labels)
+        elif list(labels) != self._labels[full]:
+            raise ValueError(f"{full}: labels {list(labels)} != {self._labels[full]}")
         family.add_metric(list(labels.values()), number)
 
     def families(self) -> list[Metric]:
@@ -251,7 +258,7 @@ def _drift_families(out: _Families, drift: pd.DataFrame) -> None:
         )
         out.add("drift_statistic", "Test statistic (KS D or chi-square).", row.statistic, labels)
         out.add("drift_psi", "Population Stability Index vs the reference.", row.psi, labels)
-        breached = None if pd.isna(row.breached) else float(bool(row.breached))
+        breached = _flag(row.breached)
         out.add(
             "drift_breached",
             "1 if the shift breached the policy (p < alpha AND effect >= minimum effect).",
@@ -293,12 +300,12 @@ def _scoring_families(out: _Families, volume: pd.DataFrame, scores: pd.DataFrame
                 timestamp_seconds(group["scored_at"].max()),
                 {"model_name": str(model_name)},
             )
-    for (model_name, version), group in scores.groupby(["model_name", "model_version"]):
-        risk = pd.to_numeric(group["risk_score"], errors="coerce").to_numpy(float)
+    for (name, version), scored in scores.groupby(["model_name", "model_version"]):
+        risk = pd.to_numeric(scored["risk_score"], errors="coerce").to_numpy(float)
         risk = risk[np.isfinite(risk)]
         if risk.size == 0:
             continue
-        labels = {"model_name": str(model_name), "model_version": _version(version)}
+        labels = {"model_name": str(name), "model_version": _version(version)}
         out.add(
             "score_mean",
             "Mean risk score (hazard ratio) in the latest scored week.",

@@ -18,6 +18,10 @@ from churn_platform.defs.assets.monitoring import (
     feature_drift,
     score_drift,
 )
+from churn_platform.defs.assets.observability import (
+    monitoring_metrics_export,
+    monitoring_metrics_export_schedule,
+)
 from churn_platform.defs.assets.scoring import churn_scores
 from churn_platform.defs.assets.training import churn_model, training_dataset
 from churn_platform.defs.io_managers import ParquetSnapshotIOManager
@@ -77,12 +81,17 @@ ASSETS = [
     delayed_evaluation,
     feature_drift,
     score_drift,
+    monitoring_metrics_export,
 ]
 
 defs = Definitions(
     assets=ASSETS,
     jobs=[weekly_scoring_job, training_job, promote_model_job],
-    schedules=[weekly_scoring_schedule, quarterly_retraining_schedule],
+    schedules=[
+        weekly_scoring_schedule,
+        quarterly_retraining_schedule,
+        monitoring_metrics_export_schedule,
+    ],
     sensors=[retraining_sensor, run_failure_alert],
     resources=build_resources(),
 )
