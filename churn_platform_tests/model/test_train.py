@@ -87,3 +87,48 @@ def test_constant_feature_is_refused(small_frame: pd.DataFrame) -> None:
     frame["num_products"] = 2
     with pytest.raises(TrainingError, match="feature 'num_products' is constant"):
         train_models(frame, DEFAULT_CONTRACT, TrainConfig(min_events=20))
+
+
+def _reference_top_drivers(contrib: pd.DataFrame, k: int) -> list[str]:
+    """The straightforward construction: one ``json.dumps`` per customer."""
+    import json
+
+    values = contrib.to_numpy()
+    names = np.asarray(contrib.columns)
+    k = min(k, values.shape[1])
+    top = np.argsort(-values, axis=1)[:, :k]
+    rows = np.take_along_axis(values, top, axis=1)
+    return [
+        json.dumps(
+            [
+                {"feature": str(n), "contribution": round(float(v), 4)}
+                for n, v in zip(names[idx], vals, strict=True)
+                if v > 0
+            ]
+        )
+        for idx, vals in zip(top, rows, strict=True)
+    ]
+
+
+@pytest.mark.parametrize("seed", range(5))
+@pytest.mark.parametrize("k", [1, 3, 20])
+def test_top_drivers_json_equals_reference_construction(
+    seed: int, k: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from churn_platform.model.xgb_cox import XGBCoxModel
+
+    rng = np.random.default_rng(seed)
+    n, m = 300, 6
+    scale = rng.choice([1e-5, 5e-5, 1e-3, 0.3, 40.0], size=(n, m))
+    values = (rng.standard_normal((n, m)) * scale).astype(np.float32)
+    values[:10] = 0.0  # no positive contribution: "[]"
+    values[10:20] = -1.0
+    values[20:30, :4] = 0.25  # ties
+    values[30:40] = rng.integers(0, 3, size=(10, m)) / 20_000  # exactly half-way when rounded
+    names = ["tenure_days", "contract", 'odd "name"', "région", "x\\y", "f5"]
+    contrib = pd.DataFrame(values, columns=names, index=np.arange(100, 100 + n))
+    model = object.__new__(XGBCoxModel)
+    monkeypatch.setattr(model, "contributions", lambda df: contrib, raising=False)
+    got = model.top_drivers(contrib, k)
+    assert got.index.equals(contrib.index)
+    assert got.tolist() == _reference_top_drivers(contrib, k)
