@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from churn_platform.byo import ByoSource
 
 
+_SCHEMA_READY: set[tuple[str, str, tuple[int, ...]]] = set()
+
+
 class WarehouseResource(ConfigurableResource):
     """The PostgreSQL database holding predictions, evaluations, drift results, alias history."""
 
@@ -39,13 +42,17 @@ class WarehouseResource(ConfigurableResource):
         return self.database_url or resolve_runtime().database_url
 
     def setup(self) -> str:
-        """Create the schema and tables if missing (idempotent); returns the URL."""
+        """Create the schema and tables if missing (idempotent, once per process); returns
+        the URL."""
         url = self.url()
-        engine = make_engine(url)
-        try:
-            ensure_schema(engine, self.db_schema, self.horizons)
-        finally:
-            engine.dispose()
+        key = (url, self.db_schema, tuple(self.horizons))
+        if key not in _SCHEMA_READY:
+            engine = make_engine(url)
+            try:
+                ensure_schema(engine, self.db_schema, self.horizons)
+            finally:
+                engine.dispose()
+            _SCHEMA_READY.add(key)
         return url
 
     def predictions(self) -> PredictionsRepository:
