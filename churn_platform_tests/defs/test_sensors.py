@@ -165,3 +165,60 @@ def test_drift_breach_requests_retrain_and_evidence_of_older_versions_is_ignored
     clean = frame.assign(breached=False, model_version=2)
     drift.replace_week(W0 + timedelta(weeks=1), "feature", "churn_model", clean)
     assert not evaluate(instance, warehouse).run_requests
+
+
+def test_run_failure_sends_a_critical_slack_alert(instance: DagsterInstance) -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from dagster import DagsterEventType, build_run_status_sensor_context, job, op
+
+    from churn_platform.defs.resources import NotifierResource
+    from churn_platform.defs.sensors import run_failure_alert
+
+    received: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    @op
+    def explode() -> None:
+        raise RuntimeError("database went away")
+
+    @job
+    def weekly_scoring_job() -> None:
+        explode()
+
+    result = weekly_scoring_job.execute_in_process(instance=instance, raise_on_error=False)
+    assert not result.success
+    failure = next(
+        e
+        for e in instance.all_logs(result.run_id)
+        if e.dagster_event_type == DagsterEventType.RUN_FAILURE
+    )
+    server = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/services/T/B/secret-token"
+        context = build_run_status_sensor_context(
+            sensor_name="run_failure_alert",
+            dagster_instance=instance,
+            dagster_run=instance.get_run_by_id(result.run_id),
+            dagster_event=failure.dagster_event,
+            resources={"notifier": NotifierResource(webhook_url=url)},
+        ).for_run_failure()
+        run_failure_alert(context)
+    finally:
+        server.shutdown()
+    assert len(received) == 1
+    text = json.dumps(received[0])
+    assert "Run failed: weekly_scoring_job" in text
+    assert result.run_id in text
+    assert "secret-token" not in text
