@@ -121,6 +121,12 @@ dagster_config() {
   "$UV" run --locked --quiet python deploy/dagster/validate_config.py
 }
 
+# Grafana provisioning (datasources, dashboards, alert rules, contact points), prometheus.yml
+# and their wiring in docker-compose.yml. promtool is not on PyPI: structural checks in Python.
+observability_config() {
+  "$UV" run --locked --quiet python deploy/grafana/validate_provisioning.py
+}
+
 terraform_dir() {
   local dir="$1" data_dir
   data_dir="$ROOT/.tools/terraform-data/$(echo "$dir" | tr '/' '_')"
@@ -167,6 +173,7 @@ main() {
   run_check "compose config (docker-compose)" compose_config
   run_check "compose schema (compose-spec)" check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
   run_check "dagster.yaml + workspace.yaml" dagster_config
+  run_check "grafana + prometheus provisioning" observability_config
   run_check "terraform fmt" terraform fmt -check -recursive -diff terraform
   local dir
   for dir in "${TF_DIRS[@]}"; do

@@ -18,8 +18,6 @@ works unchanged. The setting is read from the environment rather than a new reso
 every existing resource set (demo, tests) materializes the asset list unchanged.
 """
 
-from __future__ import annotations
-
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -76,7 +74,7 @@ class PushTarget:
     password: str | None = None
 
     @classmethod
-    def parse(cls, raw: str) -> PushTarget:
+    def parse(cls, raw: str) -> "PushTarget":
         """Split ``http://user:pass@host:port/prefix`` into a display-safe URL and credentials."""
         text = raw.strip()
         if "://" not in text:

@@ -1,0 +1,1 @@
+"""Observability: Prometheus export, Grafana/Prometheus provisioning, docs figure."""
