@@ -1,6 +1,6 @@
 """Drift gate at scale: our vectorised KS (``ks_many``) vs a per-column ``scipy.stats.ks_2samp``.
 
-Usage: ``uv run python -m benchmarks.bench_drift [--rows 1000000] [--features 20]``.
+Usage: ``uv run python -m benchmarks.bench_drift [--rows 1000000] [--features 20] [--quick]``.
 
 Reference and current weeks have ``--rows`` customers and ``--features`` numeric features of
 mixed shapes (normal, log-normal spend, Poisson counts, binary flags, rounded values). Two
@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +31,8 @@ from scipy import stats
 
 from churn_platform.domain.drift import ks_many
 
-
-def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+from .common import SummaryRow, add_common_args, finish, row
+from .common import peak_rss_mib as _peak_rss_mib
 
 
 def _make_week(
@@ -74,7 +73,7 @@ def _naive(ref: pd.DataFrame, cur: pd.DataFrame) -> dict[str, tuple[float, float
     return out
 
 
-def _run(name: str, ref: pd.DataFrame, cur: pd.DataFrame, repeats: int) -> None:
+def _run(name: str, ref: pd.DataFrame, cur: pd.DataFrame, repeats: int) -> SummaryRow:
     columns = list(ref.columns)
     ks_many(ref.head(5000), cur.head(5000), columns)  # numba compile outside the timing
     t_ours, ours = _best_of(repeats, lambda: ks_many(ref, cur, columns))
@@ -98,14 +97,24 @@ def _run(name: str, ref: pd.DataFrame, cur: pd.DataFrame, repeats: int) -> None:
         f"  speedup: {t_naive / t_ours:.1f}x; D identical on all columns; "
         f"max relative p difference {worst_p:.1e}"
     )
+    return row(
+        f"drift gate {name}, {len(ref):,} x {len(columns)}",
+        "scipy ks_2samp per column",
+        "ks_many",
+        t_naive / t_ours,
+        at_least=10.0,
+        peak_rss=rss_ours,
+    )
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rows", type=int, default=1_000_000)
+    add_common_args(parser)
+    parser.add_argument("--rows", type=int, default=None, help="default 1M (200k with --quick)")
     parser.add_argument("--features", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    args.rows = args.rows or (200_000 if args.quick else 1_000_000)
     rng = np.random.default_rng(2024)
     print(
         f"{os.cpu_count()} CPU(s): ks_many runs columns on all of them (GIL released); "
@@ -115,7 +124,7 @@ def main() -> None:
     ref = _make_week(rng, args.rows, args.features, {})
     stable = _make_week(rng, args.rows, args.features, {0: 0.3, 4: 0.3})
     print(f"peak RSS after reference + current: {_peak_rss_mib():.0f} MiB")
-    _run("stable week", ref, stable, args.repeats)
+    rows = [_run("stable week", ref, stable, args.repeats)]
     del stable
     mild = _make_week(
         rng,
@@ -123,8 +132,15 @@ def main() -> None:
         args.features,
         {0: 0.3, 4: 0.3, 5: 0.01, 6: 0.01, 9: 0.01, 10: 0.01, 14: 0.01},
     )
-    _run("mild drift week", ref, mild, args.repeats)
+    rows.append(_run("mild drift week", ref, mild, args.repeats))
     print(f"\npeak RSS of the whole run: {_peak_rss_mib():.0f} MiB")
+    result = {
+        "name": "drift",
+        "params": {"rows": args.rows, "features": args.features, "repeats": args.repeats},
+        "rows": rows,
+        "details": {"peak_rss_mib_whole_run": _peak_rss_mib()},
+    }
+    return finish(result, args.json)
 
 
 if __name__ == "__main__":

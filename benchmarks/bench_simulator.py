@@ -1,6 +1,6 @@
 """How fast the synthetic base produces a weekly snapshot of 1M customers, and at what memory cost.
 
-Run: ``uv run python benchmarks/bench_simulator.py [--customers 1000000] [--naive-customers 20000]``
+Run: ``uv run python -m benchmarks.bench_simulator [--customers 1000000] [--naive-customers 20000]``
 
 Prints:
 * time to build the base (profiles + one latent churn time per customer),
@@ -19,9 +19,8 @@ from __future__ import annotations
 import argparse
 import math
 import random
-import resource
-import sys
 import time
+from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -36,11 +35,7 @@ from churn_platform.domain.simulator import (
     log_tenure_effect,
 )
 
-
-def peak_rss_mib() -> float:
-    """Peak resident set size of this process so far, in MiB."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 1024.0 if sys.platform != "darwin" else peak / 1024.0**2
+from .common import add_common_args, finish, peak_rss_mib, row
 
 
 def _poisson(rng: random.Random, rate: float) -> int:
@@ -99,12 +94,15 @@ def _timed(label: str, fn: Any) -> tuple[float, Any]:
     return seconds, result
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Measure and print the simulator's throughput, memory and speed-up over a naive loop."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=1_000_000)
-    parser.add_argument("--naive-customers", type=int, default=20_000)
+    add_common_args(parser)
+    parser.add_argument("--customers", type=int, default=None, help="1M (200k with --quick)")
+    parser.add_argument("--naive-customers", type=int, default=None, help="20k (5k with --quick)")
     args = parser.parse_args(argv)
+    args.customers = args.customers or (200_000 if args.quick else 1_000_000)
+    args.naive_customers = args.naive_customers or (5_000 if args.quick else 20_000)
 
     config = SimulatorConfig(n_customers=args.customers, seed=0)
     start_week = config.start_week
@@ -122,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
         lambda: sim.features_for_week(later),
     )
     print(f"rows: {len(frame):,} on start week, {len(later_frame):,} 26 weeks later")
-    print(f"peak RSS: {peak_rss_mib():,.0f} MiB")
+    rss = peak_rss_mib()
+    print(f"peak RSS: {rss:,.0f} MiB")
 
     small = CustomerSimulator(SimulatorConfig(n_customers=args.naive_customers, seed=0))
     naive_s, naive = _timed(
@@ -146,6 +145,28 @@ def main(argv: list[str] | None = None) -> None:
         f"{naive_s / vector_small_s:,.0f}x at {args.naive_customers:,} (both measured)"
     )
     print(f"build + first snapshot: {build_s + first_s:.2f} s")
+    result = {
+        "name": "simulator",
+        "params": {"customers": args.customers, "naive_customers": args.naive_customers},
+        "rows": [
+            row(
+                f"simulator snapshot {args.naive_customers:,} customers",
+                "per-customer Python loop",
+                "features_for_week",
+                naive_s / vector_small_s,
+                peak_rss=rss,
+            ),
+            row(
+                f"simulator snapshot {args.customers:,} customers",
+                "per-customer loop, EXTRAPOLATED",
+                "features_for_week",
+                extrapolated / first_s,
+                peak_rss=rss,
+            ),
+        ],
+        "details": {"build_seconds": build_s, "first_snapshot_seconds": first_s},
+    }
+    return finish(result, args.json)
 
 
 if __name__ == "__main__":
