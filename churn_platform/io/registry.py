@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,12 @@ from mlflow.models import infer_signature
 from mlflow.pyfunc import PyFuncModel
 from mlflow.tracking import MlflowClient
 
-from churn_platform.errors import ArtifactError, ModelNotFoundError, StorageError
+from churn_platform.errors import (
+    ArtifactError,
+    DataContractError,
+    ModelNotFoundError,
+    StorageError,
+)
 from churn_platform.model.pyfunc import MODEL_DIR_ARTIFACT
 from churn_platform.model.train import TrainingResult
 from churn_platform.model.xgb_cox import plain_features
@@ -68,8 +74,24 @@ class LoadedModel:
         for name in plain.columns:
             if isinstance(plain[name].dtype, pd.CategoricalDtype):
                 plain[name] = plain[name].astype("object")
-        out = self.model.predict(plain, params={"top_drivers": top_drivers})
+        try:
+            out = self.model.predict(plain, params={"top_drivers": top_drivers})
+        except MlflowException as exc:  # the model's input signature rejected the columns
+            raise DataContractError(
+                f"model {self.name!r} v{self.version} (@{self.alias}) cannot score these "
+                f"features: {_schema_problem(exc.message)}. The data source's columns changed "
+                "since this version was trained: fix the mapping or retrain."
+            ) from None
         return pd.DataFrame(out)
+
+
+def _schema_problem(message: str) -> str:
+    """The part of MLflow's schema-enforcement error that names columns (not the data dump)."""
+    found = re.findall(r"(?:missing inputs|extra inputs)[^\n.]*", message)
+    if found:
+        return "; ".join(found)
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    return lines[-1][:500] if lines else "input schema mismatch"
 
 
 def _pip_requirements() -> list[str]:
