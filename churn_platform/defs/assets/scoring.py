@@ -18,7 +18,7 @@ from dagster import (
 import churn_platform
 from churn_platform.defs.partitions import week_of, weekly_partitions
 from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
-from churn_platform.errors import ModelNotFoundError
+from churn_platform.errors import DataContractError, ModelNotFoundError
 from churn_platform.io.registry import PRODUCTION
 from churn_platform.reporting import histogram_png, markdown_table, png_markdown
 from churn_platform.scoring import (
@@ -93,17 +93,20 @@ def churn_scores(
     def on_chunk(done: int) -> None:
         context.log.info("scored and staged %d / %d customers", done, total)
 
-    scored = score_and_write(
-        chunks(customer_features, config.chunk_rows),
-        model.predict,
-        warehouse.predictions(),
-        id_column=contract.id_column,
-        feature_columns=contract.feature_names,
-        scoring_week=week,
-        lineage=lineage,
-        top_drivers=config.top_drivers,
-        on_chunk=on_chunk,
-    )
+    try:
+        scored = score_and_write(
+            chunks(customer_features, config.chunk_rows),
+            model.predict,
+            warehouse.predictions(),
+            id_column=contract.id_column,
+            feature_columns=contract.feature_names,
+            scoring_week=week,
+            lineage=lineage,
+            top_drivers=config.top_drivers,
+            on_chunk=on_chunk,
+        )
+    except DataContractError as exc:  # the same input fails again: retrying cannot help
+        raise Failure(description=str(exc), allow_retries=False) from exc
     written = scored.rows_written
     summary = scored.summary
     top = summary.nsmallest(10, "risk_rank")
