@@ -396,6 +396,14 @@ def apply_mapping(
     else:
         feature_cols = list(columns.features)
     used = [CANONICAL_ID, CANONICAL_DURATION, CANONICAL_EVENT, *feature_cols]
+    if policies.extra_columns == "ignore":
+        ignored = [str(c) for c in df.columns if c not in used]
+        if ignored:
+            logger.warning(
+                "column(s) %s are not mapped to id/duration/event or a feature; ignored "
+                "(policies.extra_columns: ignore; set it to error to refuse such data)",
+                ignored,
+            )
 
     if policies.missing_values == "drop_rows":
         df = _drop_rows_with_missing_values(df, used, columns)
