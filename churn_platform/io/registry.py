@@ -122,6 +122,7 @@ class ModelRegistry:
     ) -> None:
         self.model_name = model_name
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        self.check_reachable()  # MlflowClient() opens the store eagerly, with ~100 s of retries
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.experiment_name = experiment_name
         self.artifact_location = artifact_location
@@ -140,8 +141,50 @@ class ModelRegistry:
         except MlflowException as exc:
             raise StorageError(
                 f"MLflow tracking store {self._safe_uri()} is unreachable or rejected the "
-                f"request: {exc.message}"
+                f"request: {self._redact(exc.message)}"
             ) from exc
+
+    def _redact(self, text: str) -> str:
+        """``text`` with the tracking URI's password masked (MLflow quotes the full URI)."""
+        from urllib.parse import urlsplit
+
+        text = text.replace(self.tracking_uri, self._safe_uri())
+        try:
+            password = urlsplit(self.tracking_uri).password
+        except ValueError:
+            password = None
+        return text.replace(password, "***") if password else text
+
+    def check_reachable(self, timeout_s: int = 10) -> None:
+        """Fail in seconds, naming the store, when a database tracking store is unreachable.
+
+        MLflow retries creating its engine with exponential backoff for about 100 s and then
+        raises a raw driver error; scoring should instead fail fast and clearly (and let the
+        asset's RetryPolicy decide when to try again). HTTP stores fail fast on their own.
+        """
+        import sqlalchemy as sa
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.pool import NullPool
+
+        try:
+            url = make_url(self.tracking_uri)
+        except Exception:  # http(s)://, file:, databricks: not a database URL
+            return
+        if not url.drivername.startswith("postgresql"):
+            return
+        engine = sa.create_engine(
+            url, poolclass=NullPool, connect_args={"connect_timeout": timeout_s}
+        )
+        try:
+            with engine.connect():
+                pass
+        except sa.exc.SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+            raise StorageError(
+                f"MLflow tracking store {self._safe_uri()} is unreachable: {self._redact(reason)}"
+            ) from None
+        finally:
+            engine.dispose()
 
     def _safe_uri(self) -> str:
         from sqlalchemy.engine import make_url
@@ -253,7 +296,7 @@ class ModelRegistry:
                 return None
             raise StorageError(
                 f"MLflow registry {self._safe_uri()} failed resolving "
-                f"{self.model_name}@{alias}: {exc.message}"
+                f"{self.model_name}@{alias}: {self._redact(exc.message)}"
             ) from exc
 
     def set_alias(self, alias: str, version: int, *, changed_by: str, reason: str) -> None:
@@ -308,7 +351,9 @@ class ModelRegistry:
         try:
             model = mlflow.pyfunc.load_model(uri)
         except MlflowException as exc:
-            raise ArtifactError(f"could not load {uri} (@{alias}): {exc.message}") from exc
+            raise ArtifactError(
+                f"could not load {uri} (@{alias}): {self._redact(exc.message)}"
+            ) from exc
         return LoadedModel(
             model=model,
             name=self.model_name,
@@ -329,7 +374,7 @@ class ModelRegistry:
             except Exception as exc:
                 raise ArtifactError(
                     f"reference artifact {path!r} of MLflow run {run_id} is missing or "
-                    f"unreadable ({exc}); retrain the model to regenerate it."
+                    f"unreadable ({self._redact(str(exc))}); retrain the model to regenerate it."
                 ) from exc
         return frames[0], frames[1]
 
