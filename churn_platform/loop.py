@@ -34,6 +34,9 @@ SCORING_SELECTION = [
     "delayed_evaluation",
     "feature_drift",
     "score_drift",
+    "performance_estimate",
+    "segment_monitoring",
+    "retention_list",
 ]
 
 

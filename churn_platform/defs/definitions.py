@@ -12,6 +12,11 @@ from typing import Any
 from dagster import Definitions, EnvVar
 
 from churn_platform.defs.assets.features import customer_features
+from churn_platform.defs.assets.insights import (
+    performance_estimate,
+    retention_list_asset,
+    segment_monitoring,
+)
 from churn_platform.defs.assets.monitoring import (
     churn_labels,
     delayed_evaluation,
@@ -82,6 +87,9 @@ ASSETS = [
     feature_drift,
     score_drift,
     monitoring_metrics_export,
+    performance_estimate,
+    segment_monitoring,
+    retention_list_asset,
 ]
 
 defs = Definitions(

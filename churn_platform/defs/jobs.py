@@ -13,6 +13,9 @@ SCORING_ASSETS = AssetSelection.assets(
     "delayed_evaluation",
     "feature_drift",
     "score_drift",
+    "performance_estimate",
+    "segment_monitoring",
+    "retention_list",
 )
 TRAINING_ASSETS = AssetSelection.assets("training_dataset", "churn_model")
 

@@ -118,6 +118,15 @@ class MonitoringResource(ConfigurableResource):
     drift_consecutive: int = 1
     cooldown_weeks: int = 4
     report_sample_rows: int = 5_000  # Evidently renders on a bounded sample
+    # Insight monitors (defs/assets/insights.py): segment columns to monitor one level (or
+    # quantile band) at a time, the monthly revenue column behind revenue at risk, the size of
+    # the weekly retention list, the |estimated - realised| C-index gap that fails the
+    # performance-estimate check, and the smallest segment that is reported (not suppressed).
+    segment_columns: list[str] = ["contract", "region", "tenure_days"]  # noqa: RUF012
+    value_column: str | None = "monthly_charges"
+    retention_top_n: int = 500
+    estimate_gap_threshold: float = 0.05
+    segment_min_size: int = 200
 
     def thresholds(self) -> DriftThresholds:
         return DriftThresholds(alpha=self.alpha, min_ks=self.min_ks, min_psi=self.min_psi)

@@ -11,6 +11,7 @@ from datetime import date, timedelta
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
+    AssetKey,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -26,6 +27,7 @@ from churn_platform.defs.resources import (
 )
 from churn_platform.io.notify import Notification
 from churn_platform.model.lifecycle import TrainOutcome, train_and_register
+from churn_platform.model.model_card import CardContext, champion_evaluation, publish_model_card
 from churn_platform.model.train import TrainConfig
 from churn_platform.reporting import markdown_table
 
@@ -117,8 +119,27 @@ def churn_model(
         progress=progress,
         reference_features=reference,
     )
+    window = context.instance.get_latest_materialization_event(AssetKey("training_dataset"))
+    mat = window.asset_materialization if window is not None else None
+    card_uri = publish_model_card(
+        registry,
+        outcome.result,
+        CardContext(
+            registry.model_name,
+            outcome.version,
+            outcome.run_id,
+            outcome.gate,
+            champion_evaluation(
+                registry, outcome.result, data_source.contract(), warehouse.horizons
+            ),
+            {k: str(mat.metadata[k].value) for k in ("cohort_week", "as_of_week")}
+            if mat is not None and "as_of_week" in mat.metadata
+            else None,
+            warehouse.drift().read(kind="feature"),
+        ),
+    )
     if outcome.became_challenger:
-        notifier.notifier().send(challenger_notification(registry.model_name, outcome))
+        notifier.notifier().send(challenger_notification(registry.model_name, outcome, card_uri))
     table = markdown_table(
         pd.DataFrame(
             [
@@ -137,12 +158,15 @@ def churn_model(
             "holdout_metrics": MetadataValue.md(table),
             "c_index": outcome.result.evaluations["xgboost_cox"].c_index,
             "n_train": outcome.result.n_train,
+            "model_card": MetadataValue.url(card_uri),
         }
     )
 
 
-def challenger_notification(model_name: str, outcome: TrainOutcome) -> Notification:
-    """Slack message asking a human to review and approve the new challenger."""
+def challenger_notification(
+    model_name: str, outcome: TrainOutcome, model_card: str | None = None
+) -> Notification:
+    """Slack message asking a human to review (model card) and approve the new challenger."""
     ev = outcome.result.evaluations["xgboost_cox"]
     fields = {
         "holdout C-index": f"{ev.c_index:.4f}",
@@ -152,6 +176,8 @@ def challenger_notification(model_name: str, outcome: TrainOutcome) -> Notificat
     champion = outcome.gate.metrics.get("champion_c_index")
     if champion is not None:
         fields["production C-index (same holdout)"] = f"{champion:.4f}"
+    if model_card is not None:
+        fields["model card"] = model_card
     return Notification(
         title=f"{model_name} v{outcome.version} is the new challenger",
         text="Passed the validation gate:\n"
