@@ -203,6 +203,7 @@ def promote(
     from churn_platform.io.db import ensure_schema, make_engine
     from churn_platform.io.registry import ModelRegistry
     from churn_platform.io.results import AliasHistory
+    from churn_platform.model.lifecycle import approve_challenger
     from churn_platform.runtime import resolve_runtime
 
     rt = resolve_runtime()
@@ -212,7 +213,7 @@ def promote(
         tracking_uri=rt.tracking_uri,
         alias_history=AliasHistory(rt.database_url, rt.db_schema),
     )
-    registry.promote(version, approver=approver, reason=reason)
+    approve_challenger(registry, version, approver=approver, reason=reason)
     out.print(f"{rt.model_name} v{version} is now @production (approved by {approver})")
 
 

@@ -25,6 +25,7 @@ from dagster import (
 
 from churn_platform.defs.sensors import retraining_sensor
 from churn_platform.io.registry import CHALLENGER
+from churn_platform.model.lifecycle import approve_challenger
 
 QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 SCORING_SELECTION = [
@@ -211,7 +212,7 @@ def _retrain(
 
 
 def _approve(registry: Any, version: int, approver: str, reason: str) -> None:
-    registry.promote(version, approver=approver, reason=reason)
+    approve_challenger(registry, version, approver=approver, reason=reason)
 
 
 def _describe(r: WeekRecord) -> str:

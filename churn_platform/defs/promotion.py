@@ -4,6 +4,7 @@ from dagster import Config, OpExecutionContext, job, op
 
 from churn_platform.defs.resources import MlflowResource, NotifierResource, WarehouseResource
 from churn_platform.io.notify import Notification
+from churn_platform.model.lifecycle import approve_challenger
 
 
 class PromotionConfig(Config):
@@ -24,7 +25,7 @@ def promote_challenger(
 ) -> None:
     """Move ``production`` to the challenger version; refuses any other version."""
     registry = mlflow_resource.registry(warehouse)
-    registry.promote(config.version, approver=config.approver, reason=config.reason)
+    approve_challenger(registry, config.version, approver=config.approver, reason=config.reason)
     context.log.info("%s v%d promoted by %s", registry.model_name, config.version, config.approver)
     notifier.notifier().send(
         Notification(

@@ -85,3 +85,23 @@ def train_and_register(
     else:
         log.warning("version %s failed the gate: %s", version, "; ".join(gate.reasons))
     return TrainOutcome(result, run_id, version, gate, became_challenger=gate.passed)
+
+
+def approve_challenger(
+    registry: ModelRegistry, version: int, *, approver: str, reason: str
+) -> None:
+    """Human approval: ``production`` → the challenger, and the approval written on its card.
+
+    The alias move is the decision (recorded in alias_history); the model card update is
+    documentation, so a version logged before model cards existed is promoted all the same.
+    """
+    from datetime import UTC, datetime
+
+    from churn_platform.model.model_card import record_approval
+
+    registry.promote(version, approver=approver, reason=reason)
+    run_id = registry.client.get_model_version(registry.model_name, str(version)).run_id
+    try:
+        record_approval(registry, str(run_id), approver, reason, datetime.now(UTC))
+    except Exception as exc:  # the card is optional documentation, never a reason to fail
+        log.warning("approval not written on the model card of v%s: %s", version, exc)
