@@ -275,7 +275,11 @@ def _create(engine: sa.Engine, tables: Tables, *, include_predictions: bool) -> 
             # Serialise concurrent first runs (two Dagster steps creating the schema at once).
             lock = sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("k"), 0))
             conn.execute(sa.select(lock), {"k": f"churn_platform.ensure_schema:{schema}"})
-            conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+            # Only DDL that is needed: a least-privilege role (USAGE on the schema, DML on its
+            # tables, no CREATE) can then use an existing schema; CREATE ... IF NOT EXISTS still
+            # demands the CREATE privilege.
+            if not sa.inspect(conn).has_schema(schema):
+                conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
             wanted = [
                 t
                 for t in tables.metadata.sorted_tables
