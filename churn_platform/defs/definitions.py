@@ -42,6 +42,7 @@ from churn_platform.defs.resources import (
 )
 from churn_platform.defs.schedules import quarterly_retraining_schedule, weekly_scoring_schedule
 from churn_platform.defs.sensors import retraining_sensor, run_failure_alert
+from churn_platform.defs.sharded import sharded_scoring_job
 
 
 def build_resources(*, as_env_vars: bool = True) -> dict[str, Any]:
@@ -94,7 +95,7 @@ ASSETS = [
 
 defs = Definitions(
     assets=ASSETS,
-    jobs=[weekly_scoring_job, training_job, promote_model_job],
+    jobs=[weekly_scoring_job, training_job, promote_model_job, sharded_scoring_job],
     schedules=[
         weekly_scoring_schedule,
         quarterly_retraining_schedule,

@@ -1,0 +1,234 @@
+"""``sharded_scoring_job``: the weekly scoring of a very large base, split over K shard ops.
+
+The plan op pins the production model version and the feature snapshot id, clears leftovers of
+an earlier failed run of the week, and fans out one dynamic output per shard. Each shard op
+scores the customers whose ``customer_id`` hashes to it and stages its slice in its own
+transaction (retried on its own by its ``RetryPolicy``); the swap op then publishes the whole
+week in one transaction with ranks and deciles over all customers. Readers of ``predictions``
+see the old week until the swap commits, whatever happens to the shards.
+
+Executor: multiprocess with ``max_concurrent`` = the shards that fit the run's worker (tag
+``churn/executor``); under the ECS run launcher the run's cpu/memory come from the ``ecs/cpu``
+and ``ecs/memory`` tags (see deploy/dagster/dagster.ecs.yaml and docs/scaling.md).
+"""
+
+from collections.abc import Iterator
+
+import pandas as pd
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    Backoff,
+    Config,
+    DynamicOut,
+    DynamicOutput,
+    Failure,
+    OpExecutionContext,
+    RetryPolicy,
+    job,
+    multiprocess_executor,
+    op,
+)
+
+from churn_platform.defs.assets.scoring import code_version
+from churn_platform.defs.partitions import week_of, weekly_partitions
+from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
+from churn_platform.errors import DataContractError, ModelNotFoundError
+from churn_platform.io.registry import PRODUCTION
+from churn_platform.scoring import DEFAULT_CHUNK_ROWS, Lineage, chunks, now_utc, snapshot_id
+from churn_platform.sharding import ShardStager, ShardTask, StagedShard, shard_slice
+
+DEFAULT_SHARDS = 4
+
+
+class ShardedScoringConfig(Config):
+    """How the week is split: ``shards`` hash buckets of customer_id, each scored by one op."""
+
+    shards: int = DEFAULT_SHARDS
+    chunk_rows: int = DEFAULT_CHUNK_ROWS  # rows per scoring/COPY batch inside a shard
+    top_drivers: int = 3
+
+
+def _stager(warehouse: WarehouseResource) -> ShardStager:
+    return ShardStager(warehouse.setup(), warehouse.db_schema, warehouse.horizons)
+
+
+def _week_features(data_source: DataSourceResource, context: OpExecutionContext) -> pd.DataFrame:
+    """The partition's customers, checked against the feature contract."""
+    week = week_of(context.partition_key)
+    try:
+        return data_source.contract().validate(
+            data_source.features_for_week(week), with_target=False
+        )
+    except DataContractError as exc:  # the same input fails again: do not retry
+        raise Failure(description=str(exc), allow_retries=False) from exc
+
+
+@op(out=DynamicOut(ShardTask), tags={"churn/step": "plan"})
+def plan_shards(
+    context: OpExecutionContext,
+    config: ShardedScoringConfig,
+    data_source: DataSourceResource,
+    mlflow_resource: MlflowResource,
+    warehouse: WarehouseResource,
+) -> Iterator[DynamicOutput[ShardTask]]:
+    """Pin the production model version and the week's snapshot id for every shard, drop the
+    staged leftovers of a failed earlier run of this week, and emit one task per shard."""
+    if config.shards < 1:
+        raise Failure(description=f"shards must be >= 1, got {config.shards}", allow_retries=False)
+    week = week_of(context.partition_key)
+    registry = mlflow_resource.registry()
+    version = registry.version_for_alias(PRODUCTION)
+    if version is None:
+        try:
+            registry.load(PRODUCTION)  # raises the error that explains how to promote
+        except ModelNotFoundError as exc:
+            raise Failure(description=str(exc), allow_retries=False) from exc
+        raise Failure(description=f"no @{PRODUCTION} model", allow_retries=False)
+    features = _week_features(data_source, context)
+    lineage = Lineage(
+        model_name=registry.model_name,
+        model_version=int(version.version),
+        model_run_id=str(version.run_id),
+        model_alias=PRODUCTION,
+        feature_snapshot_id=snapshot_id(features),
+        dagster_run_id=context.run_id,
+        code_version=code_version(),
+        scored_at=now_utc(),
+    )
+    stage_id = f"{week.isoformat()}:{lineage.model_name}:{context.run_id}"
+    stager = _stager(warehouse)
+    try:
+        dropped = stager.open_stage(stage_id, week, lineage.model_name)
+    finally:
+        stager.dispose()
+    context.log.info(
+        "scoring %d customers of week %s with %s v%d in %d shards (stage %s; %d stale staged "
+        "rows dropped)",
+        len(features),
+        week,
+        lineage.model_name,
+        lineage.model_version,
+        config.shards,
+        stage_id,
+        dropped,
+    )
+    for shard in range(config.shards):
+        yield DynamicOutput(
+            ShardTask(
+                stage_id,
+                shard,
+                config.shards,
+                week,
+                lineage,
+                chunk_rows=config.chunk_rows,
+                top_drivers=config.top_drivers,
+            ),
+            mapping_key=f"shard_{shard}",
+        )
+
+
+@op(
+    retry_policy=RetryPolicy(max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL),
+    tags={"churn/step": "shard"},
+)
+def score_shard(
+    context: OpExecutionContext,
+    task: ShardTask,
+    data_source: DataSourceResource,
+    mlflow_resource: MlflowResource,
+    warehouse: WarehouseResource,
+) -> StagedShard:
+    """Score one shard's customers with the pinned model version and stage them (one
+    transaction; a retry replaces only this shard's slice, the live week is not touched)."""
+    try:
+        model = mlflow_resource.registry().load(PRODUCTION)
+    except ModelNotFoundError as exc:
+        raise Failure(description=str(exc), allow_retries=False) from exc
+    if model.version != task.lineage.model_version:
+        raise Failure(
+            description=(
+                f"@{PRODUCTION} moved from v{task.lineage.model_version} to v{model.version} "
+                "while this week was being scored; shards must use one version. Re-launch the "
+                "week (the staged slices of this run are dropped by the next one)."
+            ),
+            allow_retries=False,
+        )
+    contract = data_source.contract()
+    features = _week_features(data_source, context)
+    part = shard_slice(features, contract.id_column, task.shard, task.shards)
+    del features
+    stager = _stager(warehouse)
+    try:
+        staged = stager.stage_shard(
+            task,
+            chunks(part, task.chunk_rows),
+            model.predict,
+            id_column=contract.id_column,
+            feature_columns=contract.feature_names,
+            top_drivers=task.top_drivers,
+        )
+    except DataContractError as exc:
+        raise Failure(description=str(exc), allow_retries=False) from exc
+    finally:
+        stager.dispose()
+    context.log.info(
+        "shard %d/%d: staged %d customers (attempt %d)",
+        task.shard,
+        task.shards,
+        staged.rows,
+        context.retry_number + 1,
+    )
+    return staged
+
+
+@op(tags={"churn/step": "swap"})
+def swap_week(
+    context: OpExecutionContext, staged: list[StagedShard], warehouse: WarehouseResource
+) -> None:
+    """Publish the week: replace its live predictions by every staged shard in one transaction,
+    ranks and deciles over the whole week; record it as a ``churn_scores`` materialization."""
+    if not staged:
+        raise Failure(description="no shard was staged", allow_retries=False)
+    first = staged[0]
+    week = week_of(context.partition_key)
+    model_name = first.stage_id.split(":", 2)[1]
+    stager = _stager(warehouse)
+    try:
+        swapped = stager.swap_week(first.stage_id, week, model_name, first.shards)
+    finally:
+        stager.dispose()
+    context.log.info(
+        "week %s published: %d customers from %d shards replaced %d rows",
+        week,
+        swapped.rows,
+        swapped.shards,
+        swapped.replaced_rows,
+    )
+    context.log_event(
+        AssetMaterialization(
+            asset_key=AssetKey("churn_scores"),
+            partition=context.partition_key,
+            description="published by sharded_scoring_job",
+            metadata={
+                "rows_written": swapped.rows,
+                "shards": swapped.shards,
+                "rows_per_shard": str({s.shard: s.rows for s in staged}),
+                "model_name": model_name,
+                "replaced_rows": swapped.replaced_rows,
+            },
+        )
+    )
+
+
+@job(
+    partitions_def=weekly_partitions,
+    executor_def=multiprocess_executor.configured({"max_concurrent": DEFAULT_SHARDS}),
+    tags={"churn/job": "scoring", "churn/executor": "multiprocess"},
+    description="Score a very large week in hash shards of customer_id (K configurable), each "
+    "shard retried on its own, then publish the whole week in one transaction. Same rows as "
+    "churn_scores (identical checksum); use it when one process cannot score the base in time.",
+)
+def sharded_scoring_job() -> None:
+    """plan → score_shard × K (dynamic, retried per shard) → swap."""
+    swap_week(plan_shards().map(score_shard).collect())
