@@ -224,7 +224,14 @@ def swap_week(
 @job(
     partitions_def=weekly_partitions,
     executor_def=multiprocess_executor.configured({"max_concurrent": DEFAULT_SHARDS}),
-    tags={"churn/job": "scoring", "churn/executor": "multiprocess"},
+    tags={
+        "churn/job": "scoring",  # the run queue never runs it next to weekly_scoring_job
+        "churn/executor": "multiprocess",
+        # Task size under the ECS run launcher (deploy/dagster/dagster.ecs.yaml): 4 vCPU,
+        # 16 GiB for DEFAULT_SHARDS concurrent shard processes; ignored by other launchers.
+        "ecs/cpu": "4096",
+        "ecs/memory": "16384",
+    },
     description="Score a very large week in hash shards of customer_id (K configurable), each "
     "shard retried on its own, then publish the whole week in one transaction. Same rows as "
     "churn_scores (identical checksum); use it when one process cannot score the base in time.",
