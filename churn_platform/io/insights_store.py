@@ -18,17 +18,16 @@ SQLAlchemy Core, created idempotently (safe concurrently), bound parameters only
 
 from __future__ import annotations
 
-import math
 from datetime import date, datetime
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from churn_platform.errors import StorageError
 from churn_platform.io.db import DEFAULT_SCHEMA, describe_url, make_engine
+from churn_platform.io.results import check_columns, table_records
 
 ESTIMATE_KINDS = ("forecast", "interim")
 SEGMENT_KINDS = ("evaluation", "drift")
@@ -140,26 +139,9 @@ def ensure_insights_tables(engine: sa.Engine, schema: str = DEFAULT_SCHEMA) -> d
     return tables
 
 
-def _py(value: Any) -> Any:
-    """numpy/pandas scalars → plain Python; NaN → NULL; dict values likewise."""
-    if isinstance(value, dict):
-        return {str(k): _py(v) for k, v in value.items()}
-    if value is None or value is pd.NaT:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.to_pydatetime()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    return value
-
-
 def _records(frame: pd.DataFrame, table: sa.Table, what: str) -> list[dict[str, Any]]:
-    unknown = [str(c) for c in frame.columns if str(c) not in table.c]
-    if unknown:
-        raise StorageError(f"{what}: unexpected column(s) {unknown} for {table.fullname}")
-    return [{str(k): _py(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    check_columns(frame, table, what)
+    return table_records(frame)
 
 
 class InsightsStore:

@@ -21,11 +21,16 @@ from churn_platform.io.db import DEFAULT_SCHEMA, Tables, ensure_monitoring_table
 DRIFT_KINDS = ("feature", "score")
 
 
-def _python_value(value: Any) -> Any:
-    """Convert numpy/pandas scalars to plain Python values the driver understands; NaN → NULL."""
+def python_value(value: Any) -> Any:
+    """Convert numpy/pandas scalars to plain Python values the driver understands; NaN → NULL.
+
+    Dict values (JSONB columns such as ``brier``) are converted too, keys as strings.
+    """
+    if isinstance(value, dict):
+        return {str(k): python_value(v) for k, v in value.items()}
     if value is None or value is pd.NaT:
         return None
-    if isinstance(value, dict | list):
+    if isinstance(value, list):
         return value
     if isinstance(value, pd.Timestamp):
         return value.to_pydatetime()
@@ -36,14 +41,14 @@ def _python_value(value: Any) -> Any:
     return value
 
 
-def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+def table_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of ``frame`` as plain-Python dicts ready for ``sa.insert(table)``."""
     return [
-        {str(k): _python_value(v) for k, v in row.items()}
-        for row in frame.to_dict(orient="records")
+        {str(k): python_value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")
     ]
 
 
-def _check_columns(frame: pd.DataFrame, table: sa.Table, what: str) -> None:
+def check_columns(frame: pd.DataFrame, table: sa.Table, what: str) -> None:
     unknown = [str(c) for c in frame.columns if str(c) not in table.c]
     if unknown:
         raise StorageError(
@@ -82,7 +87,7 @@ class EvaluationStore(_Store):
         Returns the number of rows written.
         """
         t = self.tables.model_evaluations
-        _check_columns(rows, t, "Model evaluations")
+        check_columns(rows, t, "Model evaluations")
         key = [c.name for c in t.primary_key.columns]
         missing = [k for k in key if k not in rows.columns]
         if missing:
@@ -91,14 +96,11 @@ class EvaluationStore(_Store):
             return 0
         if rows.duplicated(subset=key).any():
             raise StorageError(f"Model evaluations: duplicated keys {key} in one upsert.")
-        records = _records(rows)
+        records = table_records(rows)
         now = datetime.now().astimezone()
         for rec in records:
             if rec.get("evaluated_at") is None:
                 rec["evaluated_at"] = now
-            for name in ("brier", "auc"):
-                if isinstance(rec.get(name), dict):
-                    rec[name] = {str(k): _python_value(v) for k, v in rec[name].items()}
         columns = sorted({c for rec in records for c in rec})
         records = [{c: rec.get(c) for c in columns} for rec in records]
         stmt = pg.insert(t)
@@ -139,13 +141,13 @@ class DriftStore(_Store):
         if kind not in DRIFT_KINDS:
             raise StorageError(f"Drift kind must be one of {DRIFT_KINDS}, got {kind!r}.")
         t = self.tables.drift_results
-        _check_columns(frame, t, "Drift results")
+        check_columns(frame, t, "Drift results")
         if "column_name" not in frame.columns:
             raise StorageError("Drift results: column 'column_name' is missing.")
         fixed: dict[str, Any] = {"week": week, "kind": kind, "model_name": model_name}
         for name, value in fixed.items():
             if name in frame.columns:
-                values = set(pd.Series(frame[name]).map(_python_value).unique())
+                values = set(pd.Series(frame[name]).map(python_value).unique())
                 if values - {value}:
                     raise StorageError(
                         f"Drift results: column {name!r} holds {sorted(map(str, values))}, "
@@ -154,7 +156,7 @@ class DriftStore(_Store):
         if frame["column_name"].duplicated().any():
             dups = sorted(frame.loc[frame["column_name"].duplicated(), "column_name"].astype(str))
             raise StorageError(f"Drift results: column(s) {dups} tested twice in one week.")
-        records = _records(frame)
+        records = table_records(frame)
         now = datetime.now().astimezone()
         for rec in records:
             rec.update(fixed)
