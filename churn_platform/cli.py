@@ -238,6 +238,27 @@ def dev(port: int = 3000) -> None:
     run_dev(port=port)
 
 
+@app.command()
+@user_errors
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    alias: Annotated[str, typer.Option(help="registry alias to serve")] = "production",
+    refresh_seconds: Annotated[float, typer.Option(help="alias re-check interval")] = 30.0,
+) -> None:
+    """Real-time scoring endpoint (FastAPI): POST /v1/score, /healthz, /metrics."""
+    import uvicorn
+
+    from churn_platform.io.registry import ModelRegistry
+    from churn_platform.runtime import resolve_runtime
+    from churn_platform.serving import create_app
+
+    rt = resolve_runtime()
+    registry = ModelRegistry(rt.model_name, tracking_uri=rt.tracking_uri)
+    api = create_app(registry, alias=alias, refresh_seconds=refresh_seconds)
+    uvicorn.run(api, host=host, port=port, log_level="info")
+
+
 def main() -> None:  # pragma: no cover
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     app()
