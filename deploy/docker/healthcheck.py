@@ -1,11 +1,12 @@
 """Container health probe for the single churn_platform image.
 
-The same image runs four processes; ``CHURN_SERVICE_ROLE`` tells which one to probe:
+The same image runs five processes; ``CHURN_SERVICE_ROLE`` tells which one to probe:
 
 * ``webserver``     GET http://127.0.0.1:3000/server_info
 * ``code-location`` ``dagster api grpc-health-check -p 4000``
 * ``daemon``        ``dagster-daemon liveness-check`` (recent heartbeats in the instance DB)
 * ``mlflow``        GET http://127.0.0.1:5000/health
+* ``realtime``      GET http://127.0.0.1:8000/healthz (200 only once a model is loaded)
 
 Exit code 0 = healthy, 1 = unhealthy (Docker HEALTHCHECK / ECS healthCheck semantics).
 Standard library only, so it adds nothing to the image.
@@ -44,6 +45,7 @@ def main() -> int:
         "code-location": lambda: _command_ok("dagster", "api", "grpc-health-check", "-p", "4000"),
         "daemon": lambda: _command_ok("dagster-daemon", "liveness-check"),
         "mlflow": lambda: _http_ok("http://127.0.0.1:5000/health"),
+        "realtime": lambda: _http_ok("http://127.0.0.1:8000/healthz"),
     }
     probe = probes.get(role)
     if probe is None:
