@@ -50,6 +50,17 @@ def export_runtime_env(rt: Runtime, home: Path) -> Path:
     return dagster_home
 
 
+def quiet_libraries() -> None:
+    """Keep the demo's console to the story: no per-artifact progress bars or MLflow chatter."""
+    import logging
+    import warnings
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", message=".*Hint: Inferred schema contains integer.*")
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # pgserver, harmless
+
+
 def demo_resources(
     n_customers: int, seed: int, drift_week: date | None, label_lag_weeks: int
 ) -> dict[str, Any]:
@@ -74,6 +85,7 @@ def run_demo(
 ) -> LoopReport:
     settings = get_settings()
     t0 = time.perf_counter()
+    quiet_libraries()
     console.rule("[bold]churn_platform demo")
     console.print(f"embedded PostgreSQL + MLflow store under {settings.home.resolve()}")
     rt = resolve_runtime(settings)
