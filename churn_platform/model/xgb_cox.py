@@ -109,38 +109,9 @@ class XGBCoxModel:
         return pd.DataFrame(contribs[:, : len(names)], columns=names, index=df.index)
 
     def top_drivers(self, df: pd.DataFrame, k: int) -> pd.Series:
-        """JSON list of the k features raising each customer's risk the most.
-
-        Each document is ``json.dumps`` of ``[{"feature": name, "contribution": round(v, 4)},
-        ...]`` over the top-k contributions that are positive, largest first. Built with array
-        operations instead of one ``json.dumps`` per customer: positives are a prefix of the
-        descending top-k, each distinct rounded value is formatted once (``json.dumps``, so the
-        text is the standard library's), and the pieces are concatenated column-wise.
-        ``np.round(x, 4)`` equals Python's ``round(x, 4)`` here: the contributions are float32,
-        so ``x * 1e4`` is exact in float64 and both round half to even on the exact value.
-        """
-        contrib = self.contributions(df)
-        values = contrib.to_numpy()
-        n_rows, n_features = values.shape
-        k = min(k, n_features)
-        if n_rows == 0 or k <= 0:
-            return pd.Series(["[]"] * n_rows, index=df.index, dtype="object")
-        top = np.argsort(-values, axis=1)[:, :k]
-        picked = np.take_along_axis(values, top, axis=1)
-        positive = picked > 0  # a prefix of each row: top is sorted descending
-        lead = np.array(
-            [f'{{"feature": {json.dumps(str(name))}, "contribution": ' for name in contrib.columns],
-            dtype=object,
-        )
-        rounded = np.round(picked[positive].astype(np.float64), 4)
-        distinct, inverse = np.unique(rounded, return_inverse=True)
-        texts = np.array([json.dumps(float(v)) + "}" for v in distinct], dtype=object)[inverse]
-        items = np.full((n_rows, k), "", dtype=object)
-        items[positive] = lead[top[positive]] + texts
-        docs = "[" + items[:, 0]
-        for j in range(1, k):
-            docs = docs + np.where(positive[:, j], ", ", "").astype(object) + items[:, j]
-        return pd.Series(docs + "]", index=df.index, dtype="object")
+        """JSON list of the k features raising each customer's risk the most
+        (see :func:`top_drivers_json`)."""
+        return top_drivers_json(self.contributions(df), k)
 
     def feature_importance(self) -> dict[str, float]:
         """Total gain per feature, normalised to sum to 1."""
@@ -183,3 +154,37 @@ def horizons_tuple(horizons: Sequence[int]) -> tuple[int, ...]:
     if not hs or hs[0] <= 0:
         raise ValueError(f"horizons must be positive days, got {list(horizons)}")
     return hs
+
+
+def top_drivers_json(contrib: pd.DataFrame, k: int) -> pd.Series:
+    """Per row of contributions: JSON list of the k features raising the risk the most.
+
+    Each document is ``json.dumps`` of ``[{"feature": name, "contribution": round(v, 4)},
+    ...]`` over the top-k contributions that are positive, largest first. Built with array
+    operations instead of one ``json.dumps`` per customer: positives are a prefix of the
+    descending top-k, each distinct rounded value is formatted once (``json.dumps``, so the
+    text is the standard library's), and the pieces are concatenated column-wise.
+    ``np.round(x, 4)`` equals Python's ``round(x, 4)`` here: the contributions are float32,
+    so ``x * 1e4`` is exact in float64 and both round half to even on the exact value.
+    """
+    values = contrib.to_numpy()
+    n_rows, n_features = values.shape
+    k = min(k, n_features)
+    if n_rows == 0 or k <= 0:
+        return pd.Series(["[]"] * n_rows, index=contrib.index, dtype="object")
+    top = np.argsort(-values, axis=1)[:, :k]
+    picked = np.take_along_axis(values, top, axis=1)
+    positive = picked > 0  # a prefix of each row: top is sorted descending
+    lead = np.array(
+        [f'{{"feature": {json.dumps(str(name))}, "contribution": ' for name in contrib.columns],
+        dtype=object,
+    )
+    rounded = np.round(picked[positive].astype(np.float64), 4)
+    distinct, inverse = np.unique(rounded, return_inverse=True)
+    texts = np.array([json.dumps(float(v)) + "}" for v in distinct], dtype=object)[inverse]
+    items = np.full((n_rows, k), "", dtype=object)
+    items[positive] = lead[top[positive]] + texts
+    docs = "[" + items[:, 0]
+    for j in range(1, k):
+        docs = docs + np.where(positive[:, j], ", ", "").astype(object) + items[:, j]
+    return pd.Series(docs + "]", index=contrib.index, dtype="object")
