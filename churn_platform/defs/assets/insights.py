@@ -42,6 +42,7 @@ from churn_platform.defs.resources import (
     WarehouseResource,
 )
 from churn_platform.domain.estimate import (
+    EstimateComparison,
     compare_with_labels,
     estimate_cox_performance,
     flat_brier,
@@ -186,25 +187,7 @@ def performance_estimate(
                 row["gap_c_index"] = float(row["realised_c_index"]) - float(row["est_c_index"])
             else:
                 cmp = compare_with_labels(preds, labels, baseline, horizons)
-                row = {
-                    "scoring_week": cohort,
-                    "model_name": name,
-                    "model_version": version,
-                    "as_of_week": week,
-                    "kind": "interim",
-                    "tau_days": cmp.estimate.tau_days,
-                    "n": cmp.estimate.n,
-                    "n_sampled": cmp.estimate.n_sampled,
-                    "est_c_index": cmp.estimate.c_index,
-                    "est_brier": flat_brier(cmp.estimate.brier),
-                    "expected_events": cmp.estimate.expected_events,
-                    "realised_c_index": cmp.realised_c_index,
-                    "realised_brier": flat_brier(cmp.realised_brier),
-                    "n_events": cmp.n_events,
-                    "gap_c_index": cmp.gap_c_index,
-                    "realised_week": week,
-                    "mlflow_run_id": run_id,
-                }
+                row = _interim_row(cohort, name, version, run_id, week, cmp)
             rows.append(row)
             compared.append(row)
     store.upsert_estimates(pd.DataFrame(rows))
@@ -218,22 +201,7 @@ def performance_estimate(
     threshold = monitoring.estimate_gap_threshold
     worst = max((abs(float(r["gap_c_index"])) for r in compared), default=0.0)
     breaches = [r for r in compared if abs(float(r["gap_c_index"])) > threshold]
-    table = pd.DataFrame(
-        [
-            {
-                "scoring_week": str(r["scoring_week"]),
-                "version": r["model_version"],
-                "kind": r["kind"],
-                "tau_days": r["tau_days"],
-                "estimated_c": r["est_c_index"],
-                "realised_c": r.get("realised_c_index", np.nan),
-                "gap": r.get("gap_c_index", np.nan),
-                "events": r.get("n_events", np.nan),
-                "expected_events": r["expected_events"],
-            }
-            for r in rows
-        ]
-    )
+    table = _estimate_table(rows)
     metadata: dict[str, Any] = {
         "tau_days": tau,
         "estimated_c_index": float(rows[0]["est_c_index"]) if rows else float("nan"),
@@ -271,6 +239,51 @@ def performance_estimate(
                 },
             )
         ],
+    )
+
+
+def _interim_row(
+    cohort: date, name: str, version: int, run_id: str, week: date, cmp: EstimateComparison
+) -> dict[str, Any]:
+    """Estimate vs the partial labels known today for a cohort inside the lag window."""
+    return {
+        "scoring_week": cohort,
+        "model_name": name,
+        "model_version": version,
+        "as_of_week": week,
+        "kind": "interim",
+        "tau_days": cmp.estimate.tau_days,
+        "n": cmp.estimate.n,
+        "n_sampled": cmp.estimate.n_sampled,
+        "est_c_index": cmp.estimate.c_index,
+        "est_brier": flat_brier(cmp.estimate.brier),
+        "expected_events": cmp.estimate.expected_events,
+        "realised_c_index": cmp.realised_c_index,
+        "realised_brier": flat_brier(cmp.realised_brier),
+        "n_events": cmp.n_events,
+        "gap_c_index": cmp.gap_c_index,
+        "realised_week": week,
+        "mlflow_run_id": run_id,
+    }
+
+
+def _estimate_table(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """The estimates of this run as a small table for the asset metadata."""
+    return pd.DataFrame(
+        [
+            {
+                "scoring_week": str(r["scoring_week"]),
+                "version": r["model_version"],
+                "kind": r["kind"],
+                "tau_days": r["tau_days"],
+                "estimated_c": r["est_c_index"],
+                "realised_c": r.get("realised_c_index", np.nan),
+                "gap": r.get("gap_c_index", np.nan),
+                "events": r.get("n_events", np.nan),
+                "expected_events": r["expected_events"],
+            }
+            for r in rows
+        ]
     )
 
 
