@@ -17,6 +17,7 @@ sync:
 lint:
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+	$(RUN) lint-imports
 
 typecheck:
 	$(RUN) mypy

@@ -8,7 +8,7 @@ Everything measured is what the ``churn_scores`` asset runs, on a real PostgreSQ
   the contract), i.e. the ``XGBCoxModel`` the MLflow pyfunc wraps; saved with ``XGBCoxModel.save``
   and loaded by each measured child process;
 * **ours** end-to-end: keyset-paged ADBC reads → ``DEFAULT_CONTRACT.validate(chunk)`` →
-  :func:`churn_platform.scoring.score_and_write` (score each chunk once with
+  :func:`churn_platform.app.scoring.score_and_write` (score each chunk once with
   ``predict_frame(..., top_drivers=3)``, spool, rank, one COPY-based ``replace_week``);
 * **naive** end-to-end: ``pandas.read_sql`` → validate → ``predict_frame`` → ranks in pandas →
   ``DataFrame.to_sql`` through SQLAlchemy into the same table with the same lineage columns;
@@ -49,6 +49,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 import churn_platform
+from churn_platform.app.scoring import Lineage, now_utc, prediction_rows, score_and_write
 from churn_platform.domain.schema import DEFAULT_CONTRACT
 from churn_platform.domain.simulator import (
     CustomerSimulator,
@@ -60,7 +61,6 @@ from churn_platform.io.embedded import database_url, ensure_database
 from churn_platform.io.predictions import PredictionsRepository, arrow_schema
 from churn_platform.model.train import TrainConfig, train_models
 from churn_platform.model.xgb_cox import XGBCoxModel
-from churn_platform.scoring import Lineage, now_utc, prediction_rows, score_and_write
 
 from .common import add_common_args, finish, format_table, peak_rss_mib, row
 

@@ -3,7 +3,7 @@
 For each N: simulator snapshot of N customers (setup), the product's ``XGBCoxModel`` (trained
 once, saved, loaded by each worker), then
 
-* ``unsharded``: :func:`churn_platform.scoring.score_and_write` in one process;
+* ``unsharded``: :func:`churn_platform.app.scoring.score_and_write` in one process;
 * for each K: K worker processes (spawned, ``OMP_NUM_THREADS=1`` so one worker = one core) each
   stage their hash shard with :meth:`ShardStager.stage_shard`, then one
   :meth:`ShardStager.swap_week`. Reported: wall time of the staging phase, slowest shard, rows/s
@@ -30,14 +30,14 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
+from churn_platform.app.scoring import Lineage, chunks, now_utc, score_and_write
 from churn_platform.domain.schema import DEFAULT_CONTRACT
 from churn_platform.domain.simulator import CustomerSimulator, SimulatorConfig, make_training_frame
 from churn_platform.io.embedded import database_url, ensure_database
 from churn_platform.io.predictions import PredictionsRepository
+from churn_platform.io.sharding import ShardStager, ShardTask, shard_slice
 from churn_platform.model.train import TrainConfig, train_models
 from churn_platform.model.xgb_cox import XGBCoxModel
-from churn_platform.scoring import Lineage, chunks, now_utc, score_and_write
-from churn_platform.sharding import ShardStager, ShardTask, shard_slice
 
 ADMIN_URL = os.environ.get(
     "CHURN_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"

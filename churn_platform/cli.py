@@ -94,7 +94,7 @@ def backtest(
     min_events: Annotated[int, typer.Option(help="refuse to train on fewer churn events")] = 50,
 ) -> None:
     """Train on part of YOUR file and compare xgboost_cox, coxph and km_null on the rest."""
-    from churn_platform.backtest import run_backtest
+    from churn_platform.app.backtest import run_backtest
     from churn_platform.domain.mapping import apply_mapping, mapping_from_cli
     from churn_platform.io.sources import read_table_file
 
@@ -153,13 +153,13 @@ def train(
     changed_by: Annotated[str, typer.Option(help="who/what requested this training")] = "cli",
 ) -> None:
     """Train, log and register a model; it becomes `challenger` if it passes the gate."""
+    from churn_platform.app.lifecycle import train_and_register
+    from churn_platform.app.training_data import load_training_data
     from churn_platform.io.db import ensure_schema, make_engine
     from churn_platform.io.registry import ModelRegistry
     from churn_platform.io.results import AliasHistory
-    from churn_platform.model.lifecycle import train_and_register
     from churn_platform.model.train import TrainConfig
     from churn_platform.runtime import resolve_runtime
-    from churn_platform.training_data import load_training_data
 
     rt = resolve_runtime()
     hs = _horizons(horizons)
@@ -180,7 +180,7 @@ def train(
             changed_by=changed_by,
             progress=training_progress(progress, 2000),
         )
-    from churn_platform.backtest import BacktestReport
+    from churn_platform.app.backtest import BacktestReport
 
     report = BacktestReport(outcome.result.n_train, outcome.result.n_test, hs, outcome.result)
     _print_metrics(report.table(), f"{rt.model_name} v{outcome.version} (run {outcome.run_id})")
@@ -200,10 +200,10 @@ def promote(
     reason: Annotated[str, typer.Option(help="why")] = "approved via CLI",
 ) -> None:
     """Human approval: move `production` to the current challenger version."""
+    from churn_platform.app.lifecycle import approve_challenger
     from churn_platform.io.db import ensure_schema, make_engine
     from churn_platform.io.registry import ModelRegistry
     from churn_platform.io.results import AliasHistory
-    from churn_platform.model.lifecycle import approve_challenger
     from churn_platform.runtime import resolve_runtime
 
     rt = resolve_runtime()
@@ -225,7 +225,7 @@ def demo(
     seed: int = 0,
 ) -> None:
     """Simulate a subscription base and run the weekly loop end to end (embedded defaults)."""
-    from churn_platform.demo import run_demo
+    from churn_platform.entry.demo import run_demo
 
     run_demo(weeks=weeks, n_customers=n_customers, seed=seed, console=out)
 
@@ -233,7 +233,7 @@ def demo(
 @app.command()
 def dev(port: int = 3000) -> None:
     """Start the Dagster UI (webserver + daemon) against the embedded/configured stores."""
-    from churn_platform.devserver import run_dev
+    from churn_platform.entry.devserver import run_dev
 
     run_dev(port=port)
 

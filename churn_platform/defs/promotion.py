@@ -2,9 +2,9 @@
 
 from dagster import Config, OpExecutionContext, job, op
 
+from churn_platform.app.lifecycle import approve_challenger
 from churn_platform.defs.resources import MlflowResource, NotifierResource, WarehouseResource
 from churn_platform.io.notify import Notification
-from churn_platform.model.lifecycle import approve_challenger
 
 
 class PromotionConfig(Config):

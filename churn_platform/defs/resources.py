@@ -25,7 +25,7 @@ from churn_platform.io.results import AliasHistory, DriftStore, EvaluationStore
 from churn_platform.runtime import resolve_runtime
 
 if TYPE_CHECKING:
-    from churn_platform.byo import ByoSource
+    from churn_platform.io.configured_source import ByoSource
 
 
 _SCHEMA_READY: set[tuple[str, str, tuple[int, ...]]] = set()
@@ -215,7 +215,7 @@ class DataSourceResource(ConfigurableResource):
         return self._byo().labels_for_cohort(cohort_week, as_of)
 
     def _byo(self) -> "ByoSource":
-        from churn_platform.byo import ByoSource
+        from churn_platform.io.configured_source import ByoSource
 
         assert self.config_path is not None
         return ByoSource.from_path(self.config_path)

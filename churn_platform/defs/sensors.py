@@ -22,11 +22,11 @@ from dagster import (
     sensor,
 )
 
+from churn_platform.app.monitoring import policy_observations
 from churn_platform.defs.jobs import training_job
 from churn_platform.defs.resources import MonitoringResource, NotifierResource, WarehouseResource
 from churn_platform.domain.policy import RetrainRecord, RetrainStatus, decide
 from churn_platform.io.notify import Notification
-from churn_platform.monitoring import policy_observations
 
 TAG_RUN_KEY = "churn/run_key"
 TAG_REQUESTED_WEEK = "churn/requested_week"

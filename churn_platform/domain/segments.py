@@ -108,7 +108,7 @@ def segment_evaluation(
 ) -> pd.DataFrame:
     """Delayed evaluation of each segment on its own customers.
 
-    ``predictions`` and ``labels`` as for :func:`churn_platform.monitoring.evaluate_cohort`;
+    ``predictions`` and ``labels`` as for :func:`churn_platform.app.monitoring.evaluate_cohort`;
     ``segments``: customer_id plus the segment columns, as of the scoring week. One row per
     (segment_column, segment_value) with n, n_events, c_index, uno_c, ibs, brier_<h>d, auc_<h>d,
     ``suppressed`` and ``reason``; metrics are NaN for suppressed segments.

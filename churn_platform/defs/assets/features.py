@@ -2,10 +2,10 @@
 
 from dagster import AssetExecutionContext, MetadataValue, Output, asset
 
+from churn_platform.app.scoring import snapshot_id
 from churn_platform.defs.partitions import week_of, weekly_partitions
 from churn_platform.defs.resources import DataSourceResource
-from churn_platform.reporting import markdown_table
-from churn_platform.scoring import snapshot_id
+from churn_platform.viz.plots import markdown_table
 
 
 @asset(

@@ -33,6 +33,7 @@ from dagster import (
     asset,
 )
 
+from churn_platform.app.monitoring import week_index
 from churn_platform.defs.partitions import START_WEEK, week_of, weekly_partitions
 from churn_platform.defs.resources import (
     ArtifactStoreResource,
@@ -57,8 +58,7 @@ from churn_platform.domain.segments import (
 )
 from churn_platform.domain.survival import BreslowBaseline
 from churn_platform.io.insights_store import InsightsStore
-from churn_platform.monitoring import week_index
-from churn_platform.reporting import line_png, markdown_table, png_markdown
+from churn_platform.viz.plots import line_png, markdown_table, png_markdown
 
 START = week_of(START_WEEK)
 ESTIMATE_CHECK = "estimate_matches_realised"

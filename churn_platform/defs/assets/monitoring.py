@@ -22,15 +22,7 @@ from dagster import (
     asset,
 )
 
-from churn_platform.defs.partitions import START_WEEK, week_of, weekly_partitions
-from churn_platform.defs.resources import (
-    ArtifactStoreResource,
-    DataSourceResource,
-    MlflowResource,
-    MonitoringResource,
-    WarehouseResource,
-)
-from churn_platform.monitoring import (
+from churn_platform.app.monitoring import (
     DriftOutcome,
     drift_metrics,
     evaluate_cohort,
@@ -39,7 +31,15 @@ from churn_platform.monitoring import (
     scores_drift,
     week_index,
 )
-from churn_platform.reporting import bars_png, line_png, markdown_table, png_markdown
+from churn_platform.defs.partitions import START_WEEK, week_of, weekly_partitions
+from churn_platform.defs.resources import (
+    ArtifactStoreResource,
+    DataSourceResource,
+    MlflowResource,
+    MonitoringResource,
+    WarehouseResource,
+)
+from churn_platform.viz.plots import bars_png, line_png, markdown_table, png_markdown
 
 START = week_of(START_WEEK)
 C_INDEX_CHECK = "c_index_above_threshold"

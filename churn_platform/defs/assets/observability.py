@@ -47,14 +47,14 @@ from prometheus_client.exposition import basic_auth_handler, default_handler, pu
 from prometheus_client.exposition import generate_latest as exposition_text
 from prometheus_client.registry import CollectorRegistry
 
-from churn_platform.defs.resources import MlflowResource, MonitoringResource, WarehouseResource
-from churn_platform.observability import (
+from churn_platform.app.observability import (
     MonitoringSnapshot,
     ScoringJobStatus,
     build_metric_families,
     registry_for,
     series_count,
 )
+from churn_platform.defs.resources import MlflowResource, MonitoringResource, WarehouseResource
 
 PUSHGATEWAY_ENV = "PROMETHEUS_PUSHGATEWAY_URL"
 DEFAULT_PUSH_JOB = "churn_platform_monitoring"

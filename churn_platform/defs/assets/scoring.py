@@ -16,12 +16,7 @@ from dagster import (
 )
 
 import churn_platform
-from churn_platform.defs.partitions import week_of, weekly_partitions
-from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
-from churn_platform.errors import DataContractError, ModelNotFoundError
-from churn_platform.io.registry import PRODUCTION
-from churn_platform.reporting import histogram_png, markdown_table, png_markdown
-from churn_platform.scoring import (
+from churn_platform.app.scoring import (
     DEFAULT_CHUNK_ROWS,
     Lineage,
     chunks,
@@ -29,6 +24,11 @@ from churn_platform.scoring import (
     score_and_write,
     snapshot_id,
 )
+from churn_platform.defs.partitions import week_of, weekly_partitions
+from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
+from churn_platform.errors import DataContractError, ModelNotFoundError
+from churn_platform.io.registry import PRODUCTION
+from churn_platform.viz.plots import histogram_png, markdown_table, png_markdown
 
 
 class ScoringConfig(Config):

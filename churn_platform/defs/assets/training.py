@@ -19,6 +19,8 @@ from dagster import (
     asset,
 )
 
+from churn_platform.app.lifecycle import TrainOutcome, train_and_register
+from churn_platform.app.model_card import CardContext, champion_evaluation, publish_model_card
 from churn_platform.defs.resources import (
     DataSourceResource,
     MlflowResource,
@@ -26,10 +28,8 @@ from churn_platform.defs.resources import (
     WarehouseResource,
 )
 from churn_platform.io.notify import Notification
-from churn_platform.model.lifecycle import TrainOutcome, train_and_register
-from churn_platform.model.model_card import CardContext, champion_evaluation, publish_model_card
 from churn_platform.model.train import TrainConfig
-from churn_platform.reporting import markdown_table
+from churn_platform.viz.plots import markdown_table
 
 
 class TrainingWindow(Config):

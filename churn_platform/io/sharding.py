@@ -1,0 +1,512 @@
+"""Sharded weekly scoring: split a very large customer base over K workers, publish it at once.
+
+A week of predictions for tens of millions of customers is scored by K independent workers
+(Dagster dynamic ops, ECS tasks, ...). Each takes the customers whose ``customer_id`` hashes to
+its shard and writes its slice into a **staging** table; only when every shard is staged does
+one final transaction **swap** the week: the live ``predictions`` rows of that week and model
+are replaced by the staged ones, with rank and decile recomputed over the whole week. So:
+
+* readers of ``predictions`` (call lists, dashboards) see the old week or the new week, never a
+  mix, and never a week missing the customers of a shard that failed;
+* a shard that fails and is retried replaces only its own staged slice (its write is one
+  transaction: delete the slice, COPY, record it in the shard manifest);
+* the swap checks the manifest (every shard 0..K-1 staged, row counts agree) before touching
+  the live rows, so a lost slice fails the run instead of publishing a partial week.
+
+Ranks follow :func:`churn_platform.app.scoring.ranks_among` exactly: ``risk_rank`` = 1 + number of
+customers with a strictly higher score (SQL ``rank() over (order by risk_score desc)``) and
+``risk_decile`` = 10 - (rank - 1) * 10 // n, so sharded and unsharded scoring of the same week
+give byte-identical rows (same :meth:`PredictionsRepository.checksum_week`).
+
+The staging table is UNLOGGED (COPY into it writes no WAL): a database crash empties it, which
+the manifest check turns into a failed swap and a re-run, never into a partial week.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import adbc_driver_postgresql.dbapi as adbc
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as pg
+
+from churn_platform.errors import ChurnPlatformError, EmptyPartitionError, StorageError
+from churn_platform.io.db import (
+    DEFAULT_HORIZONS,
+    DEFAULT_SCHEMA,
+    describe_url,
+    libpq_url,
+    make_engine,
+    tables_for,
+)
+from churn_platform.io.prediction_rows import DEFAULT_CHUNK_ROWS, Lineage, prediction_rows
+from churn_platform.io.predictions import arrow_schema
+
+STAGING_TABLE = "predictions_staging"
+MANIFEST_TABLE = "predictions_stage_shards"
+APPLICATION_NAME = "churn_platform.io.sharding"
+RANK_COLUMNS = ("risk_rank", "risk_decile")
+
+_DIALECT = pg.dialect(paramstyle="numeric_dollar")
+_M64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+# ---------------------------------------------------------------------------- shard assignment
+
+
+def shard_of(customer_ids: np.ndarray | pd.Series | Sequence[int], shards: int) -> np.ndarray:
+    """Shard (0..shards-1) of each customer: splitmix64 hash of ``customer_id`` mod ``shards``.
+
+    Stable across processes, machines and Python versions (unlike ``hash()``), so a customer
+    always lands in the same shard for a given K, whichever worker asks. Consecutive ids are
+    spread evenly, so shards get about N/K customers each.
+    """
+    if shards < 1:
+        raise ValueError(f"the number of shards must be at least 1, got {shards}")
+    z = np.asarray(customer_ids, dtype=np.int64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        z = z + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z = z ^ (z >> np.uint64(31))
+    return (z % np.uint64(shards)).astype(np.int32)
+
+
+def shard_slice(features: pd.DataFrame, id_column: str, shard: int, shards: int) -> pd.DataFrame:
+    """The customers of ``features`` that belong to ``shard`` (of ``shards``)."""
+    if not 0 <= shard < shards:
+        raise ValueError(f"shard {shard} is outside 0..{shards - 1}")
+    return features[shard_of(features[id_column].to_numpy(), shards) == shard]
+
+
+# ---------------------------------------------------------------------------- staging DDL
+
+
+@dataclass(frozen=True)
+class StagingTables:
+    """The live predictions table and the two staging tables next to it in one schema."""
+
+    predictions: sa.Table
+    staging: sa.Table
+    manifest: sa.Table
+
+
+def staging_tables_for(
+    schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_HORIZONS
+) -> StagingTables:
+    """Table definitions: ``predictions_staging`` has every predictions column plus
+    ``stage_id``/``shard``; ``predictions_stage_shards`` records each staged slice."""
+    predictions = tables_for(schema, horizons).predictions
+    md = sa.MetaData(schema=schema)
+    staging = sa.Table(
+        STAGING_TABLE,
+        md,
+        sa.Column("stage_id", sa.Text, nullable=False, comment="one sharded scoring of a week"),
+        sa.Column("shard", sa.Integer, nullable=False),
+        *[sa.Column(c.name, c.type, nullable=c.nullable) for c in predictions.columns],
+        sa.PrimaryKeyConstraint(
+            "stage_id", "shard", "customer_id", name="predictions_staging_pkey"
+        ),
+        prefixes=["UNLOGGED"],
+        comment="slices of a week being scored in shards; emptied by the swap",
+    )
+    manifest = sa.Table(
+        MANIFEST_TABLE,
+        md,
+        sa.Column("stage_id", sa.Text, nullable=False),
+        sa.Column("shard", sa.Integer, nullable=False),
+        sa.Column("shards", sa.Integer, nullable=False),
+        sa.Column("scoring_week", sa.Date, nullable=False),
+        sa.Column("model_name", sa.Text, nullable=False),
+        sa.Column("rows", sa.BigInteger, nullable=False),
+        sa.Column("staged_at", sa.DateTime(timezone=True), server_default=sa.func.now()),
+        sa.PrimaryKeyConstraint("stage_id", "shard", name="predictions_stage_shards_pkey"),
+    )
+    return StagingTables(predictions=predictions, staging=staging, manifest=manifest)
+
+
+def ensure_staging(
+    engine: sa.Engine, schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_HORIZONS
+) -> StagingTables:
+    """Create the staging tables if missing (idempotent, safe concurrently).
+
+    The live ``predictions`` table must already exist (``ensure_schema``); a staging table left
+    with other horizon columns is rebuilt when empty, otherwise :class:`StorageError`.
+    """
+    tables = staging_tables_for(schema, horizons)
+    wanted = [c.name for c in tables.staging.columns]
+    try:
+        with engine.begin() as conn:
+            lock = sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.bindparam("k"), 0))
+            conn.execute(sa.select(lock), {"k": f"churn_platform.ensure_staging:{schema}"})
+            conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+            inspector = sa.inspect(conn)
+            if inspector.has_table(STAGING_TABLE, schema=schema):
+                found = [c["name"] for c in inspector.get_columns(STAGING_TABLE, schema=schema)]
+                if found != wanted:
+                    rows = conn.execute(sa.select(sa.func.count()).select_from(tables.staging))
+                    if rows.scalar_one():
+                        raise StorageError(
+                            f"{schema}.{STAGING_TABLE} holds staged rows with columns {found}, "
+                            f"but the platform now writes {wanted} (churn horizons changed?). "
+                            "Let the running sharded scoring finish or empty the table."
+                        )
+                    tables.staging.drop(conn)
+            tables.staging.metadata.create_all(conn, checkfirst=True)
+    except sa.exc.DBAPIError as exc:
+        raise StorageError(
+            f"Could not create the staging tables in {schema!r} on "
+            f"{describe_url(engine.url)}: {exc.orig}"
+        ) from exc
+    return tables
+
+
+# ---------------------------------------------------------------------------- plan / results
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One shard's share of a sharded scoring: what to score and where to stage it."""
+
+    stage_id: str
+    shard: int
+    shards: int
+    scoring_week: date
+    lineage: Lineage
+    chunk_rows: int = DEFAULT_CHUNK_ROWS
+    top_drivers: int = 3
+
+
+@dataclass(frozen=True)
+class StagedShard:
+    """A shard's slice is staged: ``rows`` customers are waiting for the swap."""
+
+    stage_id: str
+    shard: int
+    shards: int
+    rows: int
+
+
+@dataclass(frozen=True)
+class SwappedWeek:
+    """The week is live: ``rows`` predictions from ``shards`` shards replaced the old ones."""
+
+    scoring_week: date
+    model_name: str
+    rows: int
+    shards: int
+    replaced_rows: int
+
+
+def _compile(stmt: sa.sql.ClauseElement) -> tuple[str, tuple[Any, ...]]:
+    """Render a Core statement for ADBC: ``$n`` placeholders and positional bound values."""
+    compiled = stmt.compile(dialect=_DIALECT)
+    order = getattr(compiled, "positiontup", None) or []
+    return str(compiled), tuple(compiled.params[name] for name in order)
+
+
+def _live_lock_key(schema: str, scoring_week: date, model_name: str) -> str:
+    """The advisory-lock key :meth:`PredictionsRepository.replace_week` takes: the swap and an
+    unsharded replace of the same week and model queue behind each other."""
+    return f"{schema}.predictions:{scoring_week.isoformat()}:{model_name}"
+
+
+class ShardStager:
+    """Stages shard slices of a week's predictions and swaps the complete week in.
+
+    ``url`` is a SQLAlchemy PostgreSQL URL; the live ``predictions`` table and the staging
+    tables are created if missing.
+    """
+
+    def __init__(
+        self, url: str, schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_HORIZONS
+    ) -> None:
+        from churn_platform.io.db import ensure_schema
+
+        self.url = url
+        self.schema = schema
+        self.engine = make_engine(url)
+        ensure_schema(self.engine, schema, horizons)
+        self.tables = ensure_staging(self.engine, schema, horizons)
+        self.staging_schema = arrow_schema(self.tables.staging)
+        self.live_schema = arrow_schema(self.tables.predictions)
+        uri = libpq_url(url)
+        self._adbc_uri = f"{uri}{'&' if '?' in uri else '?'}application_name={APPLICATION_NAME}"
+
+    # ------------------------------------------------------------------ plan
+
+    def open_stage(self, stage_id: str, scoring_week: date, model_name: str) -> int:
+        """Start a sharded scoring of a week: drop slices left by earlier, unfinished stagings of
+        the same week and model (a run that failed for good); returns the rows dropped."""
+        s, m = self.tables.staging, self.tables.manifest
+        stale = (
+            sa.select(m.c.stage_id)
+            .where(
+                m.c.scoring_week == scoring_week,
+                m.c.model_name == model_name,
+                m.c.stage_id != stage_id,
+            )
+            .distinct()
+        )
+        with self.engine.begin() as conn:
+            ids = [r[0] for r in conn.execute(stale)]
+            ids += [
+                r[0]
+                for r in conn.execute(
+                    sa.select(s.c.stage_id)
+                    .where(
+                        s.c.scoring_week == scoring_week,
+                        s.c.model_name == model_name,
+                        s.c.stage_id != stage_id,
+                    )
+                    .distinct()
+                )
+            ]
+            if not ids:
+                return 0
+            dropped = conn.execute(sa.delete(s).where(s.c.stage_id.in_(ids))).rowcount
+            conn.execute(sa.delete(m).where(m.c.stage_id.in_(ids)))
+        return int(dropped or 0)
+
+    # ------------------------------------------------------------------ shard
+
+    def stage_shard(
+        self,
+        task: ShardTask,
+        feature_chunks: Iterable[pd.DataFrame],
+        predict: Callable[[pd.DataFrame, int], pd.DataFrame],
+        *,
+        id_column: str,
+        feature_columns: Sequence[str],
+        top_drivers: int = 3,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> StagedShard:
+        """Score one shard's customers and stage them, replacing that shard's previous slice.
+
+        One transaction: delete the shard's staged rows, COPY each scored chunk (binary, via
+        ADBC, one chunk in memory), record the slice in the manifest, commit. Any failure rolls
+        back, so a retry starts from a clean slice; the live week is never touched here.
+        ``feature_chunks`` must hold only this shard's customers (checked).
+        """
+        where = f"shard {task.shard}/{task.shards} of week {task.scoring_week}"
+        s, m = self.tables.staging, self.tables.manifest
+        cols = list(feature_columns)
+        try:
+            conn = adbc.connect(self._adbc_uri)
+        except adbc.Error as exc:
+            raise StorageError(
+                f"Cannot stage {where}: no connection to {describe_url(self.url)} ({exc})."
+            ) from exc
+        total = 0
+        try:
+            with conn.cursor() as cur:
+                sql, params = _compile(
+                    sa.delete(s).where(s.c.stage_id == task.stage_id, s.c.shard == task.shard)
+                )
+                cur.execute(sql, parameters=params)
+                for chunk in feature_chunks:
+                    if chunk.empty:
+                        continue
+                    ids = chunk[id_column].to_numpy(dtype=np.int64)
+                    wrong = shard_of(ids, task.shards) != task.shard
+                    if wrong.any():
+                        raise StorageError(
+                            f"{where}: {int(wrong.sum())} customer(s) belong to another shard "
+                            f"(e.g. customer_id {int(ids[wrong][0])}); slice with shard_slice()."
+                        )
+                    scored = predict(chunk[cols], top_drivers).reset_index(drop=True)
+                    rows = prediction_rows(ids, scored, task.scoring_week, task.lineage)
+                    live = pa.Table.from_pandas(rows, schema=self.live_schema, preserve_index=False)
+                    staged = pa.Table.from_arrays(
+                        [
+                            pa.array(np.full(len(rows), task.stage_id, dtype=object), pa.string()),
+                            pa.array(np.full(len(rows), task.shard, dtype=np.int32)),
+                            *live.columns,
+                        ],
+                        schema=self.staging_schema,
+                    )
+                    cur.adbc_ingest(s.name, staged, mode="append", db_schema_name=self.schema)
+                    total += len(rows)
+                    if on_chunk is not None:
+                        on_chunk(total)
+                upsert = pg.insert(m).values(
+                    stage_id=task.stage_id,
+                    shard=task.shard,
+                    shards=task.shards,
+                    scoring_week=task.scoring_week,
+                    model_name=task.lineage.model_name,
+                    rows=total,
+                )
+                upsert = upsert.on_conflict_do_update(
+                    constraint="predictions_stage_shards_pkey",
+                    set_={
+                        "shards": upsert.excluded.shards,
+                        "rows": upsert.excluded.rows,
+                        "staged_at": sa.func.now(),
+                    },
+                )
+                sql, params = _compile(upsert)
+                cur.execute(sql, parameters=params)
+            conn.commit()
+        except ChurnPlatformError:
+            _abort(conn)
+            raise
+        except adbc.Error as exc:
+            _abort(conn)
+            raise StorageError(
+                f"Staging {where} failed after {total} rows and was rolled back (the live week "
+                f"is untouched; retry the shard): {str(exc).strip().splitlines()[0]}"
+            ) from exc
+        except Exception:
+            _abort(conn)  # e.g. the model crashed mid-shard: nothing of this slice is kept
+            raise
+        else:
+            conn.close()
+        return StagedShard(task.stage_id, task.shard, task.shards, total)
+
+    # ------------------------------------------------------------------ swap
+
+    def swap_week(
+        self, stage_id: str, scoring_week: date, model_name: str, shards: int
+    ) -> SwappedWeek:
+        """Publish a fully staged week in one transaction; the staging rows are removed.
+
+        Takes the same advisory lock as ``replace_week``, checks that shards 0..shards-1 are all
+        in the manifest and that the staged row count matches it, then deletes the live week's
+        rows for the model and inserts the staged ones with ``risk_rank``/``risk_decile``
+        computed over the whole week. On any problem nothing changes and StorageError says why.
+        """
+        t = self.tables
+        live, s, m = t.predictions, t.staging, t.manifest
+        where = f"week {scoring_week.isoformat()}, model {model_name!r} (stage {stage_id})"
+        try:
+            with self.engine.begin() as conn:
+                key = _live_lock_key(self.schema, scoring_week, model_name)
+                conn.execute(
+                    sa.select(
+                        sa.func.pg_advisory_xact_lock(
+                            sa.func.hashtextextended(sa.literal(key, sa.Text), 0)
+                        )
+                    )
+                )
+                manifest = conn.execute(
+                    sa.select(m.c.shard, m.c.shards, m.c.rows, m.c.scoring_week, m.c.model_name)
+                    .where(m.c.stage_id == stage_id)
+                    .with_for_update()
+                ).all()
+                staged = {int(r.shard): int(r.rows) for r in manifest}
+                missing = sorted(set(range(shards)) - set(staged))
+                if missing:
+                    raise StorageError(
+                        f"Cannot publish {where}: shard(s) {missing} of {shards} are not staged; "
+                        "the live week is unchanged. Re-run the missing shards."
+                    )
+                foreign = [
+                    r.shard
+                    for r in manifest
+                    if r.shards != shards
+                    or r.scoring_week != scoring_week
+                    or r.model_name != model_name
+                ]
+                if foreign or set(staged) != set(range(shards)):
+                    raise StorageError(
+                        f"Cannot publish {where}: the stage holds slices of another plan "
+                        f"(shards {sorted(set(staged) - set(range(shards))) or foreign}); "
+                        "the live week is unchanged."
+                    )
+                expected = sum(staged.values())
+                found = conn.execute(
+                    sa.select(sa.func.count()).select_from(s).where(s.c.stage_id == stage_id)
+                ).scalar_one()
+                if int(found) != expected:
+                    raise StorageError(
+                        f"Cannot publish {where}: the manifest lists {expected} staged rows but "
+                        f"the staging table holds {found} (the unlogged staging table is emptied "
+                        "by a database crash); re-run the sharded scoring. Live week unchanged."
+                    )
+                if expected == 0:
+                    raise EmptyPartitionError(
+                        f"no active customers in any of the {shards} shards for week "
+                        f"{scoring_week}; nothing to score (check the source for that week)"
+                    )
+                replaced = conn.execute(
+                    sa.delete(live).where(
+                        live.c.scoring_week == scoring_week, live.c.model_name == model_name
+                    )
+                ).rowcount
+                inserted = conn.execute(_insert_ranked(live, s, stage_id)).rowcount
+                if inserted != expected:
+                    raise StorageError(
+                        f"Publishing {where} inserted {inserted} rows instead of {expected}; "
+                        "rolled back, live week unchanged."
+                    )
+                conn.execute(sa.delete(s).where(s.c.stage_id == stage_id))
+                conn.execute(sa.delete(m).where(m.c.stage_id == stage_id))
+        except sa.exc.DBAPIError as exc:
+            raise StorageError(
+                f"Publishing {where} failed and was rolled back (live week unchanged): "
+                f"{str(exc.orig).strip().splitlines()[0] if exc.orig else exc}"
+            ) from exc
+        return SwappedWeek(scoring_week, model_name, expected, shards, int(replaced or 0))
+
+    # ------------------------------------------------------------------ inspection
+
+    def staged_rows(self, stage_id: str, shard: int | None = None) -> int:
+        """Rows currently staged for ``stage_id`` (optionally one shard)."""
+        s = self.tables.staging
+        stmt = sa.select(sa.func.count()).select_from(s).where(s.c.stage_id == stage_id)
+        if shard is not None:
+            stmt = stmt.where(s.c.shard == shard)
+        with self.engine.connect() as conn:
+            return int(conn.execute(stmt).scalar_one())
+
+    def dispose(self) -> None:
+        """Close pooled connections."""
+        self.engine.dispose()
+
+
+def _insert_ranked(live: sa.Table, staging: sa.Table, stage_id: str) -> sa.Insert:
+    """``INSERT INTO predictions (...) SELECT ...`` with rank and decile over the whole week.
+
+    ``rank() over (order by risk_score desc)`` is 1 + the number of strictly higher scores (ties
+    share a rank), exactly :func:`churn_platform.app.scoring.ranks_among`; decile = 10 - (rank-1)*10
+    // n with integer division.
+    """
+    names = [c.name for c in live.columns]
+    rank = sa.func.rank().over(order_by=staging.c.risk_score.desc().nulls_last())
+    inner = (
+        sa.select(
+            *[staging.c[n] for n in names if n not in RANK_COLUMNS],
+            rank.label("risk_rank"),
+            sa.func.count().over().label("n_week"),
+        )
+        .where(staging.c.stage_id == stage_id)
+        .subquery("ranked")
+    )
+    decile = sa.literal(10, sa.BigInteger) - (inner.c.risk_rank - 1) * 10 // inner.c.n_week
+    select = sa.select(
+        *[
+            inner.c.risk_rank
+            if n == "risk_rank"
+            else decile.label("risk_decile")
+            if n == "risk_decile"
+            else inner.c[n]
+            for n in names
+        ]
+    )
+    return sa.insert(live).from_select(names, select)
+
+
+def _abort(conn: Any) -> None:
+    """Roll back and close, tolerating a connection the server already killed."""
+    with contextlib.suppress(Exception):
+        conn.rollback()
+    with contextlib.suppress(Exception):
+        conn.close()

@@ -1,0 +1,1 @@
+"""Pictures and tables for people (PNG plots, markdown); no I/O, no Dagster."""

@@ -1,0 +1,160 @@
+"""The whole weekly loop on a small simulated history, through Dagster.
+
+Score → delayed evaluation → drift → retraining sensor → training → gate → approval → the
+next weeks scored by the new version. Real PostgreSQL, real MLflow store, real Dagster runs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import date, timedelta
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+from dagster import DagsterInstance
+from mlflow.tracking import MlflowClient
+
+from churn_platform.app.monitoring import week_index
+from churn_platform.defs.definitions import ASSETS
+from churn_platform.defs.partitions import START_WEEK, week_of
+from churn_platform.defs.resources import MonitoringResource, NotifierResource
+from churn_platform.entry.loop import LoopReport, run_weekly_loop
+from churn_platform_tests.integration.defs.conftest import make_resources
+
+SIM_START = date(2025, 1, 6)
+FIRST = SIM_START + timedelta(weeks=26)
+DRIFT = FIRST + timedelta(weeks=3)
+LAG = 3
+WEEKS = [FIRST + timedelta(weeks=i) for i in range(8)]
+
+
+class _SlackStub(BaseHTTPRequestHandler):
+    """A real HTTP endpoint on loopback standing in for Slack's incoming webhook."""
+
+    received: ClassVar[list[dict[str, Any]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        self.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"ok")
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def slack() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _SlackStub)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/services/T000/B000/XXXX"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def loop(
+    slack: str, pg_url: str, mlflow_tracking_uri: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[LoopReport, dict[str, Any]]]:
+    tag = uuid.uuid4().hex[:6]
+    resources = make_resources(
+        pg_url,
+        mlflow_tracking_uri,
+        tmp_path_factory.mktemp("loop"),
+        schema=f"loop_{tag}",
+        model_name=f"loop_{tag}",
+        sim_customers=4_000,
+        sim_seed=3,
+        sim_feature_drift_week=DRIFT.isoformat(),
+        sim_label_delay_weeks=1,
+    )
+    resources["monitoring"] = MonitoringResource(label_lag_weeks=LAG)
+    resources["notifier"] = NotifierResource(webhook_url=slack)
+    with DagsterInstance.ephemeral() as instance:
+        report = run_weekly_loop(
+            ASSETS,
+            resources,
+            instance,
+            first_week=FIRST,
+            weeks=WEEKS,
+            label_window_weeks=26,
+            approver="e2e-test",
+        )
+        yield report, resources
+
+
+def test_drift_triggers_exactly_one_retrain_and_new_version_takes_over(loop) -> None:  # type: ignore[no-untyped-def]
+    report, _ = loop
+    before = [w for w in report.weeks if w.week < DRIFT]
+    assert before and all(not w.feature_breaches for w in before)
+    assert any(w.feature_breaches for w in report.weeks if w.week == DRIFT)
+    assert len(report.retrains) == 1
+    retrain = report.retrains[0]
+    assert retrain.run_key == f"retrain:feature_drift:{DRIFT.isoformat()}:1"
+    assert retrain.challenger and retrain.promoted
+    after = [w for w in report.weeks if w.week > retrain.week]
+    assert after and all(w.model_version == retrain.version for w in after)
+    assert all(
+        w.model_version == report.initial_version for w in report.weeks if w.week <= retrain.week
+    )
+
+
+def test_delayed_c_index_is_stored_and_logged_to_the_right_run_and_step(loop) -> None:  # type: ignore[no-untyped-def]
+    report, resources = loop
+    evals = resources["warehouse"].evaluations().read(resources["mlflow_resource"].model_name)
+    v1 = evals[evals["model_version"] == report.initial_version]
+    # cohorts scored by v1 whose labels arrived within the simulated window
+    expected = [
+        w for w in WEEKS if w + timedelta(weeks=LAG) <= WEEKS[-1] and w <= report.retrains[0].week
+    ]
+    assert sorted(v1["scoring_week"]) == expected
+    assert ((v1["c_index"] > 0.6) & (v1["c_index"] <= 1.0)).all()
+    assert (v1["label_lag_weeks"] == LAG).all()
+    run_id = v1["mlflow_run_id"].iloc[0]
+    history = MlflowClient().get_metric_history(run_id, "delayed.c_index")
+    start = week_of(START_WEEK)
+    by_step = {m.step: m.value for m in history}
+    for row in v1.itertuples(index=False):
+        assert by_step[week_index(row.scoring_week, start)] == pytest.approx(row.c_index)
+
+
+def test_alias_history_records_every_move_with_the_approver(loop) -> None:  # type: ignore[no-untyped-def]
+    report, resources = loop
+    history = resources["warehouse"].alias_history().read(resources["mlflow_resource"].model_name)
+    moves = list(zip(history["alias"], history["version"], history["changed_by"], strict=True))
+    v1, v2 = report.initial_version, report.retrains[0].version
+    assert [(a, v) for a, v, _ in moves] == [
+        ("challenger", v1),
+        ("production", v1),
+        ("challenger", v2),
+        ("production", v2),
+    ]
+    assert [by for a, _, by in moves if a == "production"] == ["e2e-test", "e2e-test"]
+
+
+def test_drift_results_and_reports_exist_for_every_week(loop, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    _, resources = loop
+    drift = resources["warehouse"].drift().read()
+    assert set(drift["week"]) == set(WEEKS)
+    assert set(drift["kind"]) == {"feature", "score"}
+    store = resources["artifacts"].store()
+    for week in WEEKS:
+        html = store.get_bytes(f"reports/drift/{week}/evidently.html")
+        assert b"<html" in html[:2000].lower()
+
+
+def test_each_challenger_was_announced_on_slack_with_its_metrics(loop) -> None:  # type: ignore[no-untyped-def]
+    report, _ = loop
+    texts = [json.dumps(m) for m in _SlackStub.received]
+    for version in (report.initial_version, report.retrains[0].version):
+        announced = [t for t in texts if f"v{version} is the new challenger" in t]
+        assert len(announced) == 1
+        assert "holdout C-index" in announced[0] and "churn-platform promote" in announced[0]
+    second = next(t for t in texts if f"v{report.retrains[0].version} is the new challenger" in t)
+    assert "production C-index" in second
