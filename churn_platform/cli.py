@@ -153,11 +153,12 @@ def train(
     changed_by: Annotated[str, typer.Option(help="who/what requested this training")] = "cli",
 ) -> None:
     """Train, log and register a model; it becomes `challenger` if it passes the gate."""
-    from churn_platform.app.lifecycle import train_and_register
+    from churn_platform.app.training import train_and_register
     from churn_platform.app.training_data import load_training_data
     from churn_platform.io.db import ensure_schema, make_engine
+    from churn_platform.io.notify import notifier_from_env
     from churn_platform.io.registry import ModelRegistry
-    from churn_platform.io.results import AliasHistory
+    from churn_platform.io.results import AliasHistory, DriftStore
     from churn_platform.model.train import TrainConfig
     from churn_platform.runtime import resolve_runtime
 
@@ -179,6 +180,8 @@ def train(
             config=TrainConfig(horizons=hs, seed=seed),
             changed_by=changed_by,
             progress=training_progress(progress, 2000),
+            notifier=notifier_from_env(),
+            drift=DriftStore(rt.database_url, rt.db_schema).read(kind="feature"),
         )
     from churn_platform.app.backtest import BacktestReport
 
@@ -188,6 +191,8 @@ def train(
     out.print(f"gate: {verdict}")
     for reason in outcome.gate.reasons:
         out.print(f"  - {reason}")
+    if outcome.model_card_uri is not None:
+        out.print(f"model card: {outcome.model_card_uri}")
     if not outcome.became_challenger:
         raise typer.Exit(code=1)
 
@@ -200,8 +205,9 @@ def promote(
     reason: Annotated[str, typer.Option(help="why")] = "approved via CLI",
 ) -> None:
     """Human approval: move `production` to the current challenger version."""
-    from churn_platform.app.lifecycle import approve_challenger
+    from churn_platform.app.promotion import approve_challenger
     from churn_platform.io.db import ensure_schema, make_engine
+    from churn_platform.io.notify import notifier_from_env
     from churn_platform.io.registry import ModelRegistry
     from churn_platform.io.results import AliasHistory
     from churn_platform.runtime import resolve_runtime
@@ -213,7 +219,9 @@ def promote(
         tracking_uri=rt.tracking_uri,
         alias_history=AliasHistory(rt.database_url, rt.db_schema),
     )
-    approve_challenger(registry, version, approver=approver, reason=reason)
+    approve_challenger(
+        registry, version, approver=approver, reason=reason, notifier=notifier_from_env()
+    )
     out.print(f"{rt.model_name} v{version} is now @production (approved by {approver})")
 
 

@@ -33,10 +33,8 @@ import pandas as pd
 from jinja2 import Environment, select_autoescape
 
 from churn_platform.domain.metrics import SurvivalEvaluation, km_survival_at
-from churn_platform.domain.schema import FeatureContract
-from churn_platform.errors import ChurnPlatformError
-from churn_platform.io.registry import PRODUCTION, ModelRegistry
-from churn_platform.model.gate import GateResult, evaluate_predictor
+from churn_platform.io.registry import ModelRegistry
+from churn_platform.model.gate import GateResult
 from churn_platform.model.train import TrainingResult
 from churn_platform.viz.plots import _fig_png
 
@@ -63,30 +61,6 @@ class CardContext:
     champion: Champion | None = None
     training_window: Mapping[str, str] | None = None
     drift: pd.DataFrame | None = None  # drift_results rows of the latest monitored week
-
-
-def champion_evaluation(
-    registry: ModelRegistry,
-    result: TrainingResult,
-    contract: FeatureContract,
-    horizons: Sequence[int],
-    exclude_version: int | None = None,
-) -> Champion | None:
-    """Score the production model on the challenger's holdout (None if there is none, or it
-    is the version being described)."""
-    try:
-        champion = registry.load(PRODUCTION)
-    except ChurnPlatformError:
-        return None
-    if exclude_version is not None and champion.version == exclude_version:
-        return None
-    try:
-        ev = evaluate_predictor(
-            champion.predict, result.train_frame, result.test_frame, contract, horizons
-        )
-    except ChurnPlatformError:
-        return None
-    return Champion(champion.version, ev)
 
 
 def _png_uri(png: bytes) -> str:
@@ -314,20 +288,14 @@ def publish_model_card(registry: ModelRegistry, result: TrainingResult, card: Ca
 
 def model_card_uri(registry: ModelRegistry, run_id: str) -> str:
     """Where the card of a run lives in the MLflow artifact store."""
-    root = registry.client.get_run(run_id).info.artifact_uri
-    return f"{root.rstrip('/')}/{MODEL_CARD_ARTIFACT}"
+    return registry.artifact_uri(run_id, MODEL_CARD_ARTIFACT)
 
 
 def record_approval(
     registry: ModelRegistry, run_id: str, approver: str, reason: str, when: datetime
 ) -> str:
     """After a promotion: add the approver and reason to the run's card and re-log it."""
-    import mlflow
-
-    local = mlflow.artifacts.download_artifacts(
-        run_id=run_id, artifact_path=MODEL_CARD_ARTIFACT, tracking_uri=registry.tracking_uri
-    )
-    with open(local, encoding="utf-8") as fh:
-        updated = with_approval(fh.read(), approver, reason, when)
+    card_html = registry.read_artifact_text(run_id, MODEL_CARD_ARTIFACT)
+    updated = with_approval(card_html, approver, reason, when)
     registry.log_artifact_bytes(run_id, updated.encode(), MODEL_CARD_ARTIFACT)
     return model_card_uri(registry, run_id)

@@ -2,9 +2,8 @@
 
 from dagster import Config, OpExecutionContext, job, op
 
-from churn_platform.app.lifecycle import approve_challenger
+from churn_platform.app.promotion import approve_challenger
 from churn_platform.defs.resources import MlflowResource, NotifierResource, WarehouseResource
-from churn_platform.io.notify import Notification
 
 
 class PromotionConfig(Config):
@@ -25,15 +24,14 @@ def promote_challenger(
 ) -> None:
     """Move ``production`` to the challenger version; refuses any other version."""
     registry = mlflow_resource.registry(warehouse)
-    approve_challenger(registry, config.version, approver=config.approver, reason=config.reason)
-    context.log.info("%s v%d promoted by %s", registry.model_name, config.version, config.approver)
-    notifier.notifier().send(
-        Notification(
-            title=f"{registry.model_name} v{config.version} is now in production",
-            text=config.reason,
-            fields={"approver": config.approver},
-        )
+    approve_challenger(
+        registry,
+        config.version,
+        approver=config.approver,
+        reason=config.reason,
+        notifier=notifier.notifier(),
     )
+    context.log.info("%s v%d promoted by %s", registry.model_name, config.version, config.approver)
 
 
 @job(description="Promote the challenger to production. Config names the approver.")

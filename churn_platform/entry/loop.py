@@ -23,7 +23,7 @@ from dagster import (
     materialize,
 )
 
-from churn_platform.app.lifecycle import approve_challenger
+from churn_platform.app.promotion import approve_challenger
 from churn_platform.defs.sensors import retraining_sensor
 from churn_platform.io.registry import CHALLENGER
 

@@ -9,11 +9,11 @@ loading that exact version, so the lineage we write is the model we actually ran
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -31,15 +31,11 @@ from churn_platform.errors import (
     ModelNotFoundError,
     StorageError,
 )
-from churn_platform.model.pyfunc import MODEL_DIR_ARTIFACT
-from churn_platform.model.train import TrainingResult
-from churn_platform.model.xgb_cox import plain_features
 
 log = logging.getLogger(__name__)
 
 PRODUCTION = "production"
 CHALLENGER = "challenger"
-MODEL_CODE = Path(__file__).resolve().parents[1] / "model" / "churn_model.py"
 REFERENCE_FEATURES = "reference/features.parquet"
 REFERENCE_SCORES = "reference/scores.parquet"
 CONTRACT_ARTIFACT = "contract/feature_contract.json"
@@ -94,18 +90,22 @@ def _schema_problem(message: str) -> str:
     return lines[-1][:500] if lines else "input schema mismatch"
 
 
-def _pip_requirements() -> list[str]:
-    import lifelines
-    import numpy
-    import xgboost
+@dataclass(frozen=True)
+class PyfuncModelFiles:
+    """A pyfunc model "from code", as files: what :meth:`ModelRegistry.log_run` stores.
 
-    return [
-        f"mlflow=={mlflow.__version__}",
-        f"xgboost=={xgboost.__version__}",
-        f"pandas=={pd.__version__}",
-        f"numpy=={numpy.__version__}",
-        f"lifelines=={lifelines.__version__}",
-    ]
+    ``code_path`` is the module that calls ``mlflow.models.set_model``; ``artifacts`` the files
+    it loads (name -> local path); the examples give MLflow the input/output signature (the
+    output of ``input_example``, and the inference ``params`` with their defaults);
+    ``pip_requirements`` the pinned libraries the model needs besides MLflow itself.
+    """
+
+    code_path: Path
+    artifacts: Mapping[str, Path]
+    input_example: pd.DataFrame
+    output_example: pd.DataFrame
+    params_example: Mapping[str, object] = field(default_factory=dict)
+    pip_requirements: Sequence[str] = ()
 
 
 class ModelRegistry:
@@ -194,27 +194,28 @@ class ModelRegistry:
         except Exception:  # not a database URL (http://, file:)
             return self.tracking_uri.split("@")[-1]
 
-    def log_training_run(
+    def log_run(
         self,
-        result: TrainingResult,
+        model: PyfuncModelFiles,
         *,
-        reference_features: pd.DataFrame,
-        tags: dict[str, str] | None = None,
+        params: Mapping[str, object] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        dicts: Mapping[str, Mapping[str, object]] | None = None,
+        texts: Mapping[str, str] | None = None,
+        frames: Mapping[str, pd.DataFrame] | None = None,
+        tags: Mapping[str, str] | None = None,
         run_name: str | None = None,
     ) -> str:
-        """Log params, holdout metrics, the pyfunc model, contract and drift reference.
+        """One MLflow run holding a pyfunc model logged from code plus its evidence.
 
-        The reference sample (features + the model's own scores on it) is what weekly drift
-        checks compare against; it lives with the run of the model that made those scores.
+        ``dicts``/``texts``/``frames`` map an artifact path (``contract/x.json``,
+        ``reference/features.parquet``) to its content; frames are stored as Parquet. The
+        model's URI is tagged on the run so :meth:`register` can find it. The caller (the
+        application layer) decides what a training run contains; this adapter only stores it.
         Returns the MLflow run id.
         """
-        model = result.model
-        contract = model.contract
-        features = plain_features(reference_features, contract)
-        ref_scores = model.predict_frame(features)
-        example = features.head(5)
         signature = infer_signature(
-            example, model.predict_frame(example, top_drivers=1), params={"top_drivers": 0}
+            model.input_example, model.output_example, params=dict(model.params_example)
         )
         mlflow.set_tracking_uri(self.tracking_uri)
         with (
@@ -222,33 +223,27 @@ class ModelRegistry:
             tempfile.TemporaryDirectory() as tmp,
         ):
             mlflow.set_tags({"churn.model_name": self.model_name, **(tags or {})})
-            mlflow.log_params(result.params)
-            mlflow.log_params(
-                {
-                    "n_train": result.n_train,
-                    "n_validation": result.n_validation,
-                    "n_test": result.n_test,
-                    "n_events_train": result.n_events_train,
-                }
-            )
-            mlflow.log_metrics(flatten_evaluations(result))
-            mlflow.log_dict(contract.to_dict(), CONTRACT_ARTIFACT)
-            mlflow.log_dict(model.feature_importance(), "model/feature_importance.json")
-            summary = result.coxph.fitter.summary
-            mlflow.log_text(summary.to_csv(), "baselines/coxph_summary.csv")
+            if params:
+                mlflow.log_params(dict(params))
+            if metrics:
+                mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
+            for artifact, content in (dicts or {}).items():
+                mlflow.log_dict(dict(content), artifact)
+            for artifact, text in (texts or {}).items():
+                mlflow.log_text(text, artifact)
             tmpdir = Path(tmp)
-            features.to_parquet(tmpdir / "features.parquet", index=False)
-            ref_scores.to_parquet(tmpdir / "scores.parquet", index=False)
-            mlflow.log_artifact(str(tmpdir / "features.parquet"), "reference")
-            mlflow.log_artifact(str(tmpdir / "scores.parquet"), "reference")
-            model_dir = model.save(tmpdir / "model_dir")
+            for artifact, frame in (frames or {}).items():
+                local = tmpdir / "frames" / artifact
+                local.parent.mkdir(parents=True, exist_ok=True)
+                frame.to_parquet(local, index=False)
+                mlflow.log_artifact(str(local), str(Path(artifact).parent))
             info = mlflow.pyfunc.log_model(
                 name="model",
-                python_model=str(MODEL_CODE),
-                artifacts={MODEL_DIR_ARTIFACT: str(model_dir)},
+                python_model=str(model.code_path),
+                artifacts={k: str(v) for k, v in model.artifacts.items()},
                 signature=signature,
-                input_example=example,
-                pip_requirements=_pip_requirements(),
+                input_example=model.input_example,
+                pip_requirements=[f"mlflow=={mlflow.__version__}", *model.pip_requirements],
             )
             mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
             return str(run.info.run_id)
@@ -286,6 +281,26 @@ class ModelRegistry:
             path = Path(tmp) / Path(artifact_file).name
             path.write_bytes(data)
             self.client.log_artifact(run_id, str(path), str(Path(artifact_file).parent))
+
+    def log_text(self, run_id: str, text: str, artifact_file: str) -> None:
+        """Attach a text artifact (e.g. the gate's reasons) to a (finished) run."""
+        self.client.log_text(run_id, text, artifact_file)
+
+    def artifact_uri(self, run_id: str, artifact_file: str) -> str:
+        """Where ``artifact_file`` of a run lives in the MLflow artifact store."""
+        root = self.client.get_run(run_id).info.artifact_uri
+        return f"{root.rstrip('/')}/{artifact_file}"
+
+    def read_artifact_text(self, run_id: str, artifact_file: str) -> str:
+        """The text of one artifact of a run (downloaded to a temporary file)."""
+        local = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=artifact_file, tracking_uri=self.tracking_uri
+        )
+        return Path(local).read_text(encoding="utf-8")
+
+    def run_id_of(self, version: int) -> str:
+        """The MLflow run that logged ``version`` of this model."""
+        return str(self.client.get_model_version(self.model_name, str(version)).run_id)
 
     # ---------- aliases ----------
     def version_for_alias(self, alias: str) -> ModelVersion | None:
@@ -362,6 +377,15 @@ class ModelRegistry:
             alias=alias,
         )
 
+    def load_python_model(self, version: int) -> object:
+        """The Python object behind the pyfunc wrapper of ``version`` (for callers that need
+        more than ``predict``, e.g. the survival baseline of the churn model)."""
+        uri = f"models:/{self.model_name}/{int(version)}"
+        try:
+            return mlflow.pyfunc.load_model(uri).unwrap_python_model()
+        except MlflowException as exc:
+            raise ArtifactError(f"could not load {uri}: {self._redact(exc.message)}") from exc
+
     def load_reference(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The training reference (features, scores) logged with ``run_id``, for drift."""
         frames = []
@@ -380,22 +404,3 @@ class ModelRegistry:
 
     def run_metrics(self, run_id: str) -> dict[str, float]:
         return dict(self.client.get_run(run_id).data.metrics)
-
-
-def flatten_evaluations(result: TrainingResult) -> dict[str, float]:
-    """Holdout metrics as flat MLflow keys, e.g. ``holdout.xgboost_cox.c_index``."""
-    out: dict[str, float] = {}
-    for model_name, ev in result.evaluations.items():
-        prefix = f"holdout.{model_name}"
-        out[f"{prefix}.c_index"] = ev.c_index
-        out[f"{prefix}.uno_c"] = ev.uno_c
-        out[f"{prefix}.ibs"] = ev.ibs
-        for h, b in ev.brier.items():
-            out[f"{prefix}.brier_{h}d"] = b
-        for h, a in ev.auc.items():
-            out[f"{prefix}.auc_{h}d"] = a
-    return out
-
-
-def metrics_json(result: TrainingResult) -> str:
-    return json.dumps(flatten_evaluations(result), indent=2, sort_keys=True)

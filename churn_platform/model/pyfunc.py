@@ -20,6 +20,8 @@ from mlflow.pyfunc import PythonModel
 from churn_platform.model.xgb_cox import XGBCoxModel
 
 MODEL_DIR_ARTIFACT = "model_dir"
+MODEL_CODE = Path(__file__).resolve().with_name("churn_model.py")
+"""The "models from code" module MLflow logs and runs at load time."""
 
 
 class ChurnPyfunc(PythonModel):

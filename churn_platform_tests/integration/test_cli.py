@@ -100,6 +100,7 @@ def test_train_then_promote_via_cli(
     result = runner.invoke(app, ["train", "--n-customers", "5000", "--changed-by", "pytest"])
     assert result.exit_code == 0, result.output
     assert "challenger" in result.output
+    assert "model card: " in result.output  # the CLI publishes the same card as the asset
     denied = runner.invoke(app, ["promote", "--version", "99", "--approver", "alice"])
     assert denied.exit_code == 2 and "not the challenger" in denied.output
     ok = runner.invoke(app, ["promote", "--version", "1", "--approver", "alice"])

@@ -73,11 +73,10 @@ def insights_store(warehouse: WarehouseResource) -> InsightsStore:
 
 @functools.lru_cache(maxsize=8)
 def _baseline(tracking_uri: str, model_name: str, version: int) -> BreslowBaseline:
-    import mlflow
+    from churn_platform.io.registry import ModelRegistry
 
-    mlflow.set_tracking_uri(tracking_uri)
-    model = mlflow.pyfunc.load_model(f"models:/{model_name}/{version}")
-    baseline: BreslowBaseline = model.unwrap_python_model().model.baseline
+    python_model = ModelRegistry(model_name, tracking_uri=tracking_uri).load_python_model(version)
+    baseline: BreslowBaseline = python_model.model.baseline  # type: ignore[attr-defined]
     return baseline
 
 

@@ -7,6 +7,7 @@ gives it the ``challenger`` alias only if it passes the validation gate.
 """
 
 from datetime import date, timedelta
+from typing import Any
 
 import pandas as pd
 from dagster import (
@@ -19,15 +20,13 @@ from dagster import (
     asset,
 )
 
-from churn_platform.app.lifecycle import TrainOutcome, train_and_register
-from churn_platform.app.model_card import CardContext, champion_evaluation, publish_model_card
+from churn_platform.app.training import TrainOutcome, train_and_register
 from churn_platform.defs.resources import (
     DataSourceResource,
     MlflowResource,
     NotifierResource,
     WarehouseResource,
 )
-from churn_platform.io.notify import Notification
 from churn_platform.model.train import TrainConfig
 from churn_platform.viz.plots import markdown_table
 
@@ -109,6 +108,8 @@ def churn_model(
         if iteration % 100 == 0:
             context.log.info("boosting round %d, validation cox-nloglik %.5f", iteration, loss)
 
+    window = context.instance.get_latest_materialization_event(AssetKey("training_dataset"))
+    mat = window.asset_materialization if window is not None else None
     outcome = train_and_register(
         training_dataset,
         data_source.contract(),
@@ -118,28 +119,17 @@ def churn_model(
         tags={"dagster.run_id": context.run_id, "churn.retrain_reason": reason},
         progress=progress,
         reference_features=reference,
+        notifier=notifier.notifier(),
+        training_window={k: str(mat.metadata[k].value) for k in ("cohort_week", "as_of_week")}
+        if mat is not None and "as_of_week" in mat.metadata
+        else None,
+        drift=warehouse.drift().read(kind="feature"),
     )
-    window = context.instance.get_latest_materialization_event(AssetKey("training_dataset"))
-    mat = window.asset_materialization if window is not None else None
-    card_uri = publish_model_card(
-        registry,
-        outcome.result,
-        CardContext(
-            registry.model_name,
-            outcome.version,
-            outcome.run_id,
-            outcome.gate,
-            champion_evaluation(
-                registry, outcome.result, data_source.contract(), warehouse.horizons
-            ),
-            {k: str(mat.metadata[k].value) for k in ("cohort_week", "as_of_week")}
-            if mat is not None and "as_of_week" in mat.metadata
-            else None,
-            warehouse.drift().read(kind="feature"),
-        ),
-    )
-    if outcome.became_challenger:
-        notifier.notifier().send(challenger_notification(registry.model_name, outcome, card_uri))
+    return MaterializeResult(metadata=training_metadata(registry.model_name, outcome))
+
+
+def training_metadata(model_name: str, outcome: TrainOutcome) -> dict[str, Any]:
+    """What the Dagster UI shows for a training run: version, gate, holdout metrics, card."""
     table = markdown_table(
         pd.DataFrame(
             [
@@ -148,42 +138,16 @@ def churn_model(
             ]
         )
     )
-    return MaterializeResult(
-        metadata={
-            "model_name": registry.model_name,
-            "model_version": outcome.version,
-            "mlflow_run_id": outcome.run_id,
-            "challenger": outcome.became_challenger,
-            "gate": MetadataValue.md("\n".join(f"- {r}" for r in outcome.gate.reasons)),
-            "holdout_metrics": MetadataValue.md(table),
-            "c_index": outcome.result.evaluations["xgboost_cox"].c_index,
-            "n_train": outcome.result.n_train,
-            "model_card": MetadataValue.url(card_uri),
-        }
-    )
-
-
-def challenger_notification(
-    model_name: str, outcome: TrainOutcome, model_card: str | None = None
-) -> Notification:
-    """Slack message asking a human to review (model card) and approve the new challenger."""
-    ev = outcome.result.evaluations["xgboost_cox"]
-    fields = {
-        "holdout C-index": f"{ev.c_index:.4f}",
-        "holdout Brier@90d": f"{ev.brier.get(90, float('nan')):.4f}",
-        "MLflow run": outcome.run_id,
+    metadata: dict[str, Any] = {
+        "model_name": model_name,
+        "model_version": outcome.version,
+        "mlflow_run_id": outcome.run_id,
+        "challenger": outcome.became_challenger,
+        "gate": MetadataValue.md("\n".join(f"- {r}" for r in outcome.gate.reasons)),
+        "holdout_metrics": MetadataValue.md(table),
+        "c_index": outcome.result.evaluations["xgboost_cox"].c_index,
+        "n_train": outcome.result.n_train,
     }
-    champion = outcome.gate.metrics.get("champion_c_index")
-    if champion is not None:
-        fields["production C-index (same holdout)"] = f"{champion:.4f}"
-    if model_card is not None:
-        fields["model card"] = model_card
-    return Notification(
-        title=f"{model_name} v{outcome.version} is the new challenger",
-        text="Passed the validation gate:\n"
-        + "\n".join(f"- {r}" for r in outcome.gate.reasons)
-        + f"\nApprove with `churn-platform promote --version {outcome.version} --approver NAME`"
-        " or the Dagster promote_model_job.",
-        severity="info",
-        fields=fields,
-    )
+    if outcome.model_card_uri is not None:
+        metadata["model_card"] = MetadataValue.url(outcome.model_card_uri)
+    return metadata

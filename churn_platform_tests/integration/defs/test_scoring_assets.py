@@ -32,6 +32,7 @@ def train(resources: dict[str, Any], instance: DagsterInstance) -> int:
     )
     assert result.success
     mats = result.asset_materializations_for_node("churn_model")
+    assert str(mats[0].metadata["model_card"].value).endswith("model_card.html")
     return int(mats[0].metadata["model_version"].value)
 
 

@@ -6,15 +6,18 @@ import json
 import subprocess
 import sys
 import uuid
+from typing import Any
 
 import pandas as pd
 import pytest
 
-from churn_platform.app.lifecycle import train_and_register
+from churn_platform.app.model_card import APPROVAL_MARKER, MODEL_CARD_ARTIFACT
+from churn_platform.app.training import train_and_register
 from churn_platform.domain.schema import DEFAULT_CONTRACT
 from churn_platform.errors import ModelNotFoundError
 from churn_platform.io.db import ensure_schema, make_engine
-from churn_platform.io.registry import CHALLENGER, PRODUCTION, ModelRegistry
+from churn_platform.io.notify import RecordingNotifier
+from churn_platform.io.registry import CHALLENGER, PRODUCTION, LoadedModel, ModelRegistry
 from churn_platform.io.results import AliasHistory
 from churn_platform.model.train import TrainConfig
 from churn_platform.model.xgb_cox import plain_features
@@ -86,21 +89,40 @@ def test_only_the_challenger_can_be_promoted(registry: ModelRegistry, frame: pd.
 
 
 def test_gate_refuses_a_model_that_cannot_rank(
-    registry: ModelRegistry, frame: pd.DataFrame
+    registry: ModelRegistry, frame: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = train_and_register(frame, DEFAULT_CONTRACT, registry, config=TrainConfig(min_events=20))
+    notifier = RecordingNotifier()
+    first = train_and_register(
+        frame, DEFAULT_CONTRACT, registry, config=TrainConfig(min_events=20), notifier=notifier
+    )
+    # a new challenger: its card is logged and a human is asked to review it, with the link
+    assert first.champion is None and first.model_card_uri is not None
+    assert [m.fields["model card"] for m in notifier.sent] == [first.model_card_uri]
+    assert APPROVAL_MARKER in registry.read_artifact_text(first.run_id, MODEL_CARD_ARTIFACT)
     registry.promote(first.version, approver="alice", reason="baseline")
     # A model trained on shuffled labels cannot rank: it must lose to production.
     shuffled = frame.copy()
     perm = shuffled.sample(frac=1.0, random_state=0).index
     shuffled[["duration_days", "event"]] = frame.loc[perm, ["duration_days", "event"]].to_numpy()
+    predict_calls: list[int] = []
+    original_predict = LoadedModel.predict
+
+    def counting_predict(self: LoadedModel, *args: Any, **kwargs: Any) -> pd.DataFrame:
+        predict_calls.append(self.version)
+        return original_predict(self, *args, **kwargs)
+
+    monkeypatch.setattr(LoadedModel, "predict", counting_predict)
     second = train_and_register(
-        shuffled,
-        DEFAULT_CONTRACT,
-        registry,
-        config=TrainConfig(min_events=20),
+        shuffled, DEFAULT_CONTRACT, registry, config=TrainConfig(min_events=20), notifier=notifier
     )
     assert not second.became_challenger
+    assert len(notifier.sent) == 1  # a refused version asks nobody for approval
+    # production was scored once, on the holdout, and the gate and the card share that result
+    assert predict_calls == [first.version]
+    assert second.champion is not None and second.champion.version == first.version
+    assert second.gate.metrics["champion_c_index"] == second.champion.evaluation.c_index
+    card = registry.read_artifact_text(second.run_id, MODEL_CARD_ARTIFACT)
+    assert f"production v{first.version}" in card
     assert any("does not beat KM null" in r for r in second.gate.reasons)
     assert int(registry.version_for_alias(PRODUCTION).version) == first.version  # type: ignore[union-attr]
     challenger = registry.version_for_alias(CHALLENGER)

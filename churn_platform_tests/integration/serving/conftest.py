@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from churn_platform.app.lifecycle import train_and_register
+from churn_platform.app.training import train_and_register
 from churn_platform.domain.schema import DEFAULT_CONTRACT
 from churn_platform.io.db import ensure_schema, make_engine
 from churn_platform.io.registry import ModelRegistry

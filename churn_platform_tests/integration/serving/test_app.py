@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import requests
 
-from churn_platform.app.lifecycle import train_and_register
+from churn_platform.app.training import train_and_register
 from churn_platform.domain.schema import DEFAULT_CONTRACT
 from churn_platform.io.registry import CHALLENGER, PRODUCTION, ModelRegistry
 from churn_platform.model.train import TrainConfig
