@@ -1,14 +1,18 @@
-"""Weekly monitoring computations: delayed-label evaluation and drift, as plain functions.
+"""Weekly monitoring use cases: delayed-label evaluation, feature drift and score drift.
 
-The Dagster assets in ``defs/assets/monitoring.py`` only fetch inputs, call these and store
-the results; everything here is testable without Dagster.
+Each use case (:func:`delayed_evaluation`, :func:`feature_drift_week`,
+:func:`score_drift_week`) reads the week's predictions, measures, stores the numbers in
+PostgreSQL, logs them to the MLflow run of the model version that made the predictions
+(``step`` = week index) and returns a typed result; the Dagster assets only attach metadata.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,6 +22,12 @@ from churn_platform.domain.metrics import SurvivalEvaluation, evaluate_survival
 from churn_platform.domain.policy import Observation, Signal
 from churn_platform.domain.schema import FeatureContract
 from churn_platform.errors import DataContractError
+from churn_platform.io.artifacts import ArtifactStore
+from churn_platform.io.predictions import PredictionsRepository
+from churn_platform.io.registry import ModelRegistry
+from churn_platform.io.results import DriftStore, EvaluationStore
+
+_log = logging.getLogger(__name__)
 
 
 def week_index(week: date, start: date) -> int:
@@ -166,3 +176,212 @@ def policy_observations(
                 )
             )
     return obs, version
+
+
+# --------------------------------------------------------------------------------------------
+# Use cases: one weekly monitor each, over the stores and the registry (no Dagster).
+# --------------------------------------------------------------------------------------------
+
+
+def lineage_models(lineage: pd.DataFrame) -> list[tuple[str, int, str]]:
+    """(model_name, model_version, model_run_id) of every model that scored a week."""
+    return [
+        (str(n), int(v), str(r))
+        for n, v, r in lineage[["model_name", "model_version", "model_run_id"]].itertuples(
+            index=False, name=None
+        )
+    ]
+
+
+def main_model(lineage: pd.DataFrame) -> tuple[str, int, str]:
+    """The model that scored most of a week's customers (lineage must not be empty)."""
+    return lineage_models(lineage.sort_values("n", ascending=False))[0]
+
+
+@dataclass(frozen=True)
+class DelayedEvaluation:
+    """The delayed-label evaluation of one cohort: a row per model that scored it (as stored
+    in ``model_evaluations``), or why there was nothing to evaluate yet."""
+
+    cohort: date
+    rows: list[dict[str, Any]]
+    skipped: str = ""
+    history: pd.DataFrame | None = None  # all stored evaluations, for the trend chart
+
+    @property
+    def worst_c_index(self) -> float:
+        return float(min(r["c_index"] for r in self.rows)) if self.rows else float("nan")
+
+
+def delayed_evaluation_week(
+    week: date,
+    labels: pd.DataFrame,
+    *,
+    predictions: PredictionsRepository,
+    evaluations: EvaluationStore,
+    registry: ModelRegistry,
+    horizons: Sequence[int],
+    label_lag_weeks: int,
+    start: date,
+    log: logging.Logger = _log,
+) -> DelayedEvaluation:
+    """C-index (Harrell, Uno), Brier and AUC of the predictions made ``label_lag_weeks`` before
+    ``week``, stored in ``model_evaluations`` and logged to the MLflow run of each model version
+    that made them (``step`` = the cohort's week index), so every model gets a performance time
+    series. Skipped (with the reason) while there is no scored cohort or no churn known yet."""
+    cohort = week - timedelta(weeks=label_lag_weeks)
+    lineage = predictions.lineage(cohort) if cohort >= start else pd.DataFrame()
+    reason = ""
+    if labels.empty or lineage.empty:
+        reason = f"no scored cohort for {cohort} yet"
+    elif int(labels["event"].sum()) == 0:
+        reason = (
+            f"no churn reported yet for the cohort of {cohort}: labels arrive later than "
+            f"label_lag_weeks={label_lag_weeks}; raise it"
+        )
+    if reason:
+        log.info(reason)
+        return DelayedEvaluation(cohort, [], skipped=reason)
+    rows: list[dict[str, Any]] = []
+    for model_name, model_version, run_id in lineage_models(lineage):
+        cols = ["customer_id", "risk_score", *[f"churn_prob_{h}d" for h in horizons]]
+        preds = predictions.read_columns(cohort, cols, model_name=model_name)
+        ev = evaluate_cohort(preds, labels, horizons)
+        registry.log_metrics(run_id, evaluation_metrics(ev), step=week_index(cohort, start))
+        rows.append(
+            {
+                "scoring_week": cohort,
+                "model_name": model_name,
+                "model_version": model_version,
+                "label_lag_weeks": label_lag_weeks,
+                "evaluated_week": week,
+                "n": ev.n,
+                "n_events": ev.n_events,
+                "c_index": ev.c_index,
+                "uno_c": ev.uno_c,
+                "ibs": ev.ibs,
+                "brier": ev.brier,
+                "auc": ev.auc,
+                "mlflow_run_id": run_id,
+            }
+        )
+        log.info(
+            "%s v%s on cohort %s: C-index %.4f (n=%d, events=%d)",
+            model_name,
+            model_version,
+            cohort,
+            ev.c_index,
+            ev.n,
+            ev.n_events,
+        )
+    evaluations.upsert(pd.DataFrame(rows))
+    return DelayedEvaluation(cohort, rows, history=evaluations.read())
+
+
+@dataclass(frozen=True)
+class WeekDrift:
+    """One drift monitor's result for a week: which model's reference it was measured
+    against, the per-column outcome, and (feature drift) the Evidently report."""
+
+    week: date
+    model_name: str
+    model_version: int
+    run_id: str
+    outcome: DriftOutcome
+    reference_rows: int = 0
+    report_uri: str | None = None
+    report_share_drifted: float | None = None
+    current_median_risk: float | None = None
+
+
+def _week_model(predictions: PredictionsRepository, week: date) -> tuple[str, int, str]:
+    lineage = predictions.lineage(week)
+    if lineage.empty:
+        raise ValueError(f"week {week} has no predictions: materialize churn_scores first")
+    return main_model(lineage)
+
+
+def feature_drift_week(
+    week: date,
+    current: pd.DataFrame,
+    contract: FeatureContract,
+    *,
+    predictions: PredictionsRepository,
+    drift_store: DriftStore,
+    registry: ModelRegistry,
+    artifacts: ArtifactStore,
+    thresholds: DriftThresholds,
+    report_sample_rows: int,
+    start: date,
+    log: logging.Logger = _log,
+) -> WeekDrift:
+    """Per feature: KS (numeric) or chi-square (categorical) vs the training reference of the
+    model that scored the week, with an effect size (KS D / PSI). Stored in ``drift_results``,
+    logged to the model's MLflow run, and rendered as an Evidently report (artifact store and
+    MLflow run)."""
+    from churn_platform.io.evidently_report import render_drift_report
+
+    name, version, run_id = _week_model(predictions, week)
+    reference, _ = registry.load_reference(run_id)
+    outcome = features_drift(reference, current, contract, thresholds)
+    drift_store.replace_week(week, "feature", name, outcome.frame.assign(model_version=version))
+    registry.log_metrics(
+        run_id, drift_metrics(outcome, "drift.feature"), step=week_index(week, start)
+    )
+    report = render_drift_report(
+        reference,
+        current,
+        numeric=list(contract.numeric_features),
+        categorical=list(contract.categorical_features),
+        sample_rows=report_sample_rows,
+        title=f"Feature drift {week} vs {name} v{version}",
+    )
+    uri = artifacts.put_bytes(
+        f"reports/drift/{week}/evidently.html", report.html, content_type="text/html"
+    )
+    registry.log_artifact_bytes(run_id, report.html, f"drift/{week}/evidently.html")
+    log.info("feature drift %s: breached %s", week, outcome.breached or "none")
+    return WeekDrift(
+        week,
+        name,
+        version,
+        run_id,
+        outcome,
+        reference_rows=len(reference),
+        report_uri=uri,
+        report_share_drifted=float(report.share_drifted),
+    )
+
+
+def score_drift_week(
+    week: date,
+    *,
+    predictions: PredictionsRepository,
+    drift_store: DriftStore,
+    registry: ModelRegistry,
+    thresholds: DriftThresholds,
+    start: date,
+    log: logging.Logger = _log,
+) -> WeekDrift:
+    """The week's risk-score distribution vs the scores the same model gave its training
+    reference (KS + PSI), stored in ``drift_results`` and logged to the model's MLflow run."""
+    name, version, run_id = _week_model(predictions, week)
+    _, ref_scores = registry.load_reference(run_id)
+    current = predictions.read_columns(week, ["risk_score"], model_name=name)
+    outcome = scores_drift(
+        ref_scores["risk_score"].to_numpy(float), current["risk_score"].to_numpy(float), thresholds
+    )
+    drift_store.replace_week(week, "score", name, outcome.frame.assign(model_version=version))
+    registry.log_metrics(
+        run_id, drift_metrics(outcome, "drift.score"), step=week_index(week, start)
+    )
+    r = outcome.results[0]
+    log.info("score drift %s: D=%.4f PSI=%.4f breached=%s", week, r.statistic, r.psi, r.breached)
+    return WeekDrift(
+        week,
+        name,
+        version,
+        run_id,
+        outcome,
+        current_median_risk=float(np.median(current["risk_score"])),
+    )

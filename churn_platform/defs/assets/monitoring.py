@@ -1,14 +1,13 @@
 """Weekly monitoring assets: delayed-label evaluation, feature drift and score drift.
 
-Each asset stores its numbers in PostgreSQL (``model_evaluations``, ``drift_results``), logs
-them to the MLflow run of the model version that made the predictions (one point per week,
-``step`` = week index) and reports a red/green asset check in the Dagster UI.
+Each asset calls one use case of :mod:`churn_platform.app.monitoring` (which stores the numbers
+in PostgreSQL and logs them to the MLflow run of the model version that made the predictions)
+and turns its result into metadata and a red/green asset check in the Dagster UI.
 """
 
 from datetime import timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 from dagster import (
     AssetCheckResult,
@@ -23,13 +22,11 @@ from dagster import (
 )
 
 from churn_platform.app.monitoring import (
+    DelayedEvaluation,
     DriftOutcome,
-    drift_metrics,
-    evaluate_cohort,
-    evaluation_metrics,
-    features_drift,
-    scores_drift,
-    week_index,
+    delayed_evaluation_week,
+    feature_drift_week,
+    score_drift_week,
 )
 from churn_platform.defs.partitions import START_WEEK, week_of, weekly_partitions
 from churn_platform.defs.resources import (
@@ -98,102 +95,60 @@ def delayed_evaluation(
     """C-index (Harrell, Uno), Brier and AUC of the predictions made ``label_lag_weeks`` ago,
     stored in ``model_evaluations`` and logged back to the MLflow run of the model version that
     made them, so every model gets a performance time series."""
-    week = week_of(context.partition_key)
-    cohort = week - timedelta(weeks=monitoring.label_lag_weeks)
-    repo = warehouse.predictions()
-    lineage = repo.lineage(cohort) if cohort >= START else pd.DataFrame()
-    reason = ""
-    if churn_labels.empty or lineage.empty:
-        reason = f"no scored cohort for {cohort} yet"
-    elif int(churn_labels["event"].sum()) == 0:
-        reason = (
-            f"no churn reported yet for the cohort of {cohort}: labels arrive later than "
-            f"label_lag_weeks={monitoring.label_lag_weeks}; raise it"
-        )
-    if reason:
-        context.log.info(reason)
+    result = delayed_evaluation_week(
+        week_of(context.partition_key),
+        churn_labels,
+        predictions=warehouse.predictions(),
+        evaluations=warehouse.evaluations(),
+        registry=mlflow_resource.registry(),
+        horizons=list(warehouse.horizons),
+        label_lag_weeks=monitoring.label_lag_weeks,
+        start=START,
+        log=context.log,
+    )
+    return evaluation_materialization(result, monitoring.c_index_threshold)
+
+
+def evaluation_materialization(
+    result: DelayedEvaluation, c_index_threshold: float
+) -> MaterializeResult:
+    """Metadata (table, C-index trend) and the red/green C-index check of an evaluation."""
+    if result.skipped:
         return MaterializeResult(
-            metadata={"skipped": reason},
+            metadata={"skipped": result.skipped},
             check_results=[
                 AssetCheckResult(
-                    check_name=C_INDEX_CHECK, passed=True, metadata={"skipped": reason}
+                    check_name=C_INDEX_CHECK, passed=True, metadata={"skipped": result.skipped}
                 )
             ],
         )
-    registry = mlflow_resource.registry()
-    horizons = list(warehouse.horizons)
-    evaluations: list[dict[str, Any]] = []
-    for model_name, model_version, run_id in lineage[
-        ["model_name", "model_version", "model_run_id"]
-    ].itertuples(index=False, name=None):
-        model_name, run_id = str(model_name), str(run_id)
-        cols = ["customer_id", "risk_score", *[f"churn_prob_{h}d" for h in horizons]]
-        preds = repo.read_columns(cohort, cols, model_name=model_name)
-        ev = evaluate_cohort(preds, churn_labels, horizons)
-        registry.log_metrics(run_id, evaluation_metrics(ev), step=week_index(cohort, START))
-        evaluations.append(
-            {
-                "scoring_week": cohort,
-                "model_name": model_name,
-                "model_version": int(model_version),
-                "label_lag_weeks": monitoring.label_lag_weeks,
-                "evaluated_week": week,
-                "n": ev.n,
-                "n_events": ev.n_events,
-                "c_index": ev.c_index,
-                "uno_c": ev.uno_c,
-                "ibs": ev.ibs,
-                "brier": ev.brier,
-                "auc": ev.auc,
-                "mlflow_run_id": run_id,
-            }
-        )
-        context.log.info(
-            "%s v%s on cohort %s: C-index %.4f (n=%d, events=%d)",
-            model_name,
-            model_version,
-            cohort,
-            ev.c_index,
-            ev.n,
-            ev.n_events,
-        )
-    store = warehouse.evaluations()
-    store.upsert(pd.DataFrame(evaluations))
-    worst = float(min(e["c_index"] for e in evaluations))
-    history = store.read()
+    worst = result.worst_c_index
+    history = result.history if result.history is not None else pd.DataFrame(result.rows)
     series = {
         f"{name} v{version}": (list(g["scoring_week"]), list(g["c_index"]))
         for (name, version), g in history.groupby(["model_name", "model_version"])
     }
     trend = line_png(
-        series, "Delayed C-index by scoring week", "C-index", threshold=monitoring.c_index_threshold
+        series, "Delayed C-index by scoring week", "C-index", threshold=c_index_threshold
     )
     return MaterializeResult(
         metadata={
-            "cohort_week": str(cohort),
+            "cohort_week": str(result.cohort),
             "c_index": worst,
             "evaluations": MetadataValue.md(
-                markdown_table(pd.DataFrame(evaluations).drop(columns=["brier", "auc"]))
+                markdown_table(pd.DataFrame(result.rows).drop(columns=["brier", "auc"]))
             ),
             "c_index_trend": MetadataValue.md(png_markdown(trend, "C-index trend")),
         },
         check_results=[
             AssetCheckResult(
                 check_name=C_INDEX_CHECK,
-                passed=bool(worst >= monitoring.c_index_threshold),
+                passed=bool(worst >= c_index_threshold),
                 severity=AssetCheckSeverity.ERROR,
-                metadata={"c_index": worst, "threshold": monitoring.c_index_threshold},
+                metadata={"c_index": worst, "threshold": c_index_threshold},
             )
         ],
     )
-
-
-def _drift_lineage(warehouse: WarehouseResource, week_key: str) -> tuple[str, int, str]:
-    lineage = warehouse.predictions().lineage(week_of(week_key))
-    if lineage.empty:
-        raise ValueError(f"week {week_key} has no predictions: materialize churn_scores first")
-    row = lineage.sort_values("n", ascending=False).iloc[0]
-    return str(row.model_name), int(row.model_version), str(row.model_run_id)
 
 
 def _drift_result(
@@ -266,43 +221,29 @@ def feature_drift(
     """Per feature: KS (numeric) or chi-square (categorical) vs the training reference of the
     model that scored the week, with an effect size (KS D / PSI) so that a breach means a shift
     that matters, not just a big sample. Also renders the Evidently report (HTML)."""
-    from churn_platform.io.evidently_report import render_drift_report
-
-    week = week_of(context.partition_key)
-    contract = data_source.contract()
-    name, version, run_id = _drift_lineage(warehouse, context.partition_key)
-    registry = mlflow_resource.registry()
-    reference, _ = registry.load_reference(run_id)
-    outcome = features_drift(reference, customer_features, contract, monitoring.thresholds())
-    warehouse.drift().replace_week(
-        week, "feature", name, outcome.frame.assign(model_version=version)
-    )
-    registry.log_metrics(
-        run_id, drift_metrics(outcome, "drift.feature"), step=week_index(week, START)
-    )
-    report = render_drift_report(
-        reference,
+    result = feature_drift_week(
+        week_of(context.partition_key),
         customer_features,
-        numeric=list(contract.numeric_features),
-        categorical=list(contract.categorical_features),
-        sample_rows=monitoring.report_sample_rows,
-        title=f"Feature drift {week} vs {name} v{version}",
+        data_source.contract(),
+        predictions=warehouse.predictions(),
+        drift_store=warehouse.drift(),
+        registry=mlflow_resource.registry(),
+        artifacts=artifacts.store(),
+        thresholds=monitoring.thresholds(),
+        report_sample_rows=monitoring.report_sample_rows,
+        start=START,
+        log=context.log,
     )
-    uri = artifacts.store().put_bytes(
-        f"reports/drift/{week}/evidently.html", report.html, content_type="text/html"
-    )
-    registry.log_artifact_bytes(run_id, report.html, f"drift/{week}/evidently.html")
-    context.log.info("feature drift %s: breached %s", week, outcome.breached or "none")
     return _drift_result(
-        outcome,
+        result.outcome,
         FEATURE_CHECK,
         AssetCheckSeverity.WARN,
-        f"Feature drift {week}",
+        f"Feature drift {result.week}",
         {
-            "evidently_report": MetadataValue.path(uri),
-            "model_version": version,
-            "reference_rows": len(reference),
-            "evidently_share_drifted": float(report.share_drifted),
+            "evidently_report": MetadataValue.path(result.report_uri or ""),
+            "model_version": result.model_version,
+            "reference_rows": result.reference_rows,
+            "evidently_share_drifted": result.report_share_drifted,
         },
     )
 
@@ -323,33 +264,25 @@ def score_drift(
 ) -> MaterializeResult:
     """The week's risk-score distribution vs the scores the same model gave its training
     reference (KS + PSI): output drift often shows a changing base before labels can."""
-    week = week_of(context.partition_key)
-    name, version, run_id = _drift_lineage(warehouse, context.partition_key)
-    registry = mlflow_resource.registry()
-    _, ref_scores = registry.load_reference(run_id)
-    current = warehouse.predictions().read_columns(week, ["risk_score"], model_name=name)
-    outcome = scores_drift(
-        ref_scores["risk_score"].to_numpy(float),
-        current["risk_score"].to_numpy(float),
-        monitoring.thresholds(),
+    result = score_drift_week(
+        week_of(context.partition_key),
+        predictions=warehouse.predictions(),
+        drift_store=warehouse.drift(),
+        registry=mlflow_resource.registry(),
+        thresholds=monitoring.thresholds(),
+        start=START,
+        log=context.log,
     )
-    warehouse.drift().replace_week(week, "score", name, outcome.frame.assign(model_version=version))
-    registry.log_metrics(
-        run_id, drift_metrics(outcome, "drift.score"), step=week_index(week, START)
-    )
-    r = outcome.results[0]
-    context.log.info(
-        "score drift %s: D=%.4f PSI=%.4f breached=%s", week, r.statistic, r.psi, r.breached
-    )
+    r = result.outcome.results[0]
     return _drift_result(
-        outcome,
+        result.outcome,
         SCORE_CHECK,
         AssetCheckSeverity.WARN,
-        f"Score drift {week}",
+        f"Score drift {result.week}",
         {
-            "model_version": version,
+            "model_version": result.model_version,
             "ks_d": float(r.statistic),
             "psi": float(r.psi),
-            "current_median_risk": float(np.median(current["risk_score"])),
+            "current_median_risk": result.current_median_risk,
         },
     )

@@ -6,7 +6,7 @@ import pytest
 
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.results import AliasHistory, DriftStore, EvaluationStore
-from churn_platform_tests.integration.observability import history
+from churn_platform_tests.support import history
 
 HORIZONS = (30, 90, 180)
 N_CUSTOMERS = 400

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from churn_platform.viz.plots import line_png
-from churn_platform_tests.integration.observability import history
+from churn_platform_tests.support import history
 
 OUTPUT = Path(__file__).resolve().parents[3] / "docs" / "img" / "c_index_per_version.png"
 

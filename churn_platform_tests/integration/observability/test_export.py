@@ -33,7 +33,7 @@ from churn_platform.defs.assets.observability import (
 )
 from churn_platform.defs.resources import MlflowResource, MonitoringResource, WarehouseResource
 from churn_platform_tests.integration.defs.conftest import query
-from churn_platform_tests.integration.observability import history
+from churn_platform_tests.support import history
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

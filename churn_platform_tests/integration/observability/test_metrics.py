@@ -19,7 +19,7 @@ from churn_platform.app.observability import (
     series_count,
     week_timestamp,
 )
-from churn_platform_tests.integration.observability import history
+from churn_platform_tests.support import history
 
 HORIZONS = (30, 90, 180)
 
