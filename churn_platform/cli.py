@@ -16,6 +16,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -36,7 +37,9 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except ChurnPlatformError as exc:
-            console.print(f"[bold red]error:[/] {type(exc).__name__}: {exc}", highlight=False)
+            console.print(
+                f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False
+            )
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
@@ -197,32 +200,95 @@ def train(
         raise typer.Exit(code=1)
 
 
-@app.command()
-@user_errors
-def promote(
-    version: Annotated[int, typer.Option(help="model version (must hold @challenger)")],
-    approver: Annotated[str, typer.Option(help="name of the person approving")],
-    reason: Annotated[str, typer.Option(help="why")] = "approved via CLI",
-) -> None:
-    """Human approval: move `production` to the current challenger version."""
-    from churn_platform.app.promotion import approve_challenger
+def _lifecycle_registry() -> Any:
+    """The registry with its PostgreSQL ledger, for lifecycle commands."""
     from churn_platform.io.db import ensure_schema, make_engine
-    from churn_platform.io.notify import notifier_from_env
     from churn_platform.io.registry import ModelRegistry
     from churn_platform.io.results import AliasHistory
     from churn_platform.runtime import resolve_runtime
 
     rt = resolve_runtime()
     ensure_schema(make_engine(rt.database_url), rt.db_schema)
-    registry = ModelRegistry(
+    return ModelRegistry(
         rt.model_name,
         tracking_uri=rt.tracking_uri,
         alias_history=AliasHistory(rt.database_url, rt.db_schema),
     )
-    approve_challenger(
-        registry, version, approver=approver, reason=reason, notifier=notifier_from_env()
+
+
+def _after_transition(registry: Any, result: Any) -> None:
+    """Print the committed transition (user text escaped: it is data, not markup), then
+    notify; a notification failure is reported but the command still succeeds."""
+    from churn_platform.app.promotion import (
+        current_states,
+        ledger_of,
+        notify_safely,
+        transition_notification,
     )
-    out.print(f"{rt.model_name} v{version} is now @production (approved by {approver})")
+    from churn_platform.io.notify import notifier_from_env
+
+    out.print(escape(result.describe()), highlight=False)
+    out.print(f"  by {escape(result.actor)}: {escape(result.reason)}", highlight=False)
+    states = current_states(registry, ledger_of(registry))
+    out.print(
+        "  states: " + ", ".join(f"v{v} {s.value}" for v, s in sorted(states.items())),
+        highlight=False,
+    )
+    problem = notify_safely(notifier_from_env(), transition_notification(result))
+    if problem is not None:
+        console.print(
+            f"[yellow]warning:[/] notification not delivered ({escape(problem)}); "
+            "the change above is committed",
+            highlight=False,
+        )
+
+
+@app.command()
+@user_errors
+def promote(
+    version: Annotated[int, typer.Option(help="model version (must be the challenger)")],
+    approver: Annotated[str, typer.Option(help="name of the person approving")],
+    reason: Annotated[str, typer.Option(help="why")] = "approved via CLI",
+) -> None:
+    """Human approval: the challenger VERSION becomes production; the old one is archived."""
+    from churn_platform.app.promotion import approve_challenger
+
+    registry = _lifecycle_registry()
+    outcome = approve_challenger(registry, version, approver=approver, reason=reason)
+    if outcome.transition is not None:
+        _after_transition(registry, outcome.transition)
+
+
+@app.command()
+@user_errors
+def reject(
+    version: Annotated[int, typer.Option(help="model version to reject (not production)")],
+    approver: Annotated[str, typer.Option(help="name of the person rejecting")],
+    reason: Annotated[str, typer.Option(help="why")],
+) -> None:
+    """Reject a candidate, the challenger or an archived version: it is never promoted again."""
+    from churn_platform.app.promotion import reject as reject_version
+
+    registry = _lifecycle_registry()
+    result = reject_version(registry, version, approver=approver, reason=reason)
+    _after_transition(registry, result)
+
+
+@app.command()
+@user_errors
+def rollback(
+    approver: Annotated[str, typer.Option(help="name of the person rolling back")],
+    reason: Annotated[str, typer.Option(help="why")],
+    to_version: Annotated[
+        int | None, typer.Option(help="archived former production version; default: previous")
+    ] = None,
+) -> None:
+    """Put a former production version back in production; the current one is archived."""
+    from churn_platform.app.promotion import rollback as rollback_to
+
+    registry = _lifecycle_registry()
+    result = rollback_to(registry, approver=approver, reason=reason, to_version=to_version)
+    _after_transition(registry, result)
 
 
 @app.command()

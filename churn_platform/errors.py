@@ -44,3 +44,20 @@ class NotificationError(ChurnPlatformError):
 
 class ArtifactStoreUnavailableError(ArtifactError, StorageError):
     """The artifact store's endpoint (S3, MinIO, ...) cannot be reached or timed out."""
+
+
+class IllegalTransitionError(ChurnPlatformError):
+    """A promotion lifecycle transition is not allowed from the version's current state
+    (promote a rejected version, reject production, ...). Nothing was changed."""
+
+
+class NoPreviousProductionError(IllegalTransitionError):
+    """A rollback was requested but no earlier production version can take over."""
+
+
+class InvalidActorError(ChurnPlatformError):
+    """An approver name or reason cannot be stored (NUL byte, blank). Nothing was changed."""
+
+
+class TransitionFailedError(ChurnPlatformError):
+    """Applying a transition to MLflow or the ledger failed; the changes were rolled back."""

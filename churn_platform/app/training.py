@@ -16,12 +16,13 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pandas as pd
 
 from churn_platform.app.model_card import CardContext, Champion, publish_model_card
+from churn_platform.app.promotion import nominate, notify_safely
 from churn_platform.domain.schema import FeatureContract
 from churn_platform.errors import ChurnPlatformError
 from churn_platform.io.notify import Notification, Notifier
@@ -34,6 +35,7 @@ from churn_platform.io.registry import (
     ModelRegistry,
     PyfuncModelFiles,
 )
+from churn_platform.io.results import AliasHistory
 from churn_platform.model.gate import GateConfig, GateResult, evaluate_predictor, gate_decision
 from churn_platform.model.pyfunc import MODEL_CODE, MODEL_DIR_ARTIFACT
 from churn_platform.model.train import TrainConfig, TrainingResult, train_models
@@ -56,6 +58,7 @@ class TrainOutcome:
     became_challenger: bool
     champion: Champion | None = None
     model_card_uri: str | None = None
+    notification_problem: str | None = None  # None: sent, or nothing to send
 
 
 def flatten_evaluations(result: TrainingResult) -> dict[str, float]:
@@ -236,9 +239,7 @@ def train_and_register(
         registry.log_metric(run_id, f"gate.{key}", value, step=0)
     version = registry.register(run_id)
     if gate.passed:
-        registry.set_alias(
-            CHALLENGER, version, changed_by=changed_by, reason="; ".join(gate.reasons)
-        )
+        _nominate(registry, version, changed_by, "; ".join(gate.reasons))
     else:
         log.warning("version %s failed the gate: %s", version, "; ".join(gate.reasons))
     card_uri = None
@@ -250,6 +251,15 @@ def train_and_register(
     outcome = TrainOutcome(
         result, run_id, version, gate, gate.passed, champion=champion, model_card_uri=card_uri
     )
-    if gate.passed and notifier is not None:
-        notifier.send(challenger_notification(registry.model_name, outcome))
+    if gate.passed and notifier is not None:  # after the commit: an outage fails nothing
+        problem = notify_safely(notifier, challenger_notification(registry.model_name, outcome))
+        outcome = replace(outcome, notification_problem=problem)
     return outcome
+
+
+def _nominate(registry: ModelRegistry, version: int, actor: str, reason: str) -> None:
+    """The gate passed: ``challenger`` alias, version tags and ledger row together."""
+    if isinstance(registry.alias_history, AliasHistory):
+        nominate(registry, version, actor=actor, reason=reason)
+    else:  # no database: MLflow aliases only (no ledger to keep in step)
+        registry.set_alias(CHALLENGER, version, changed_by=actor, reason=reason)

@@ -31,7 +31,7 @@ from churn_platform.defs.assets.scoring import churn_scores
 from churn_platform.defs.assets.training import churn_model, training_dataset
 from churn_platform.defs.io_managers import ParquetSnapshotIOManager
 from churn_platform.defs.jobs import training_job, weekly_scoring_job
-from churn_platform.defs.promotion import promote_model_job
+from churn_platform.defs.promotion import promote_model_job, reject_model_job, rollback_model_job
 from churn_platform.defs.resources import (
     ArtifactStoreResource,
     DataSourceResource,
@@ -95,7 +95,14 @@ ASSETS = [
 
 defs = Definitions(
     assets=ASSETS,
-    jobs=[weekly_scoring_job, training_job, promote_model_job, sharded_scoring_job],
+    jobs=[
+        weekly_scoring_job,
+        training_job,
+        promote_model_job,
+        reject_model_job,
+        rollback_model_job,
+        sharded_scoring_job,
+    ],
     schedules=[
         weekly_scoring_schedule,
         quarterly_retraining_schedule,

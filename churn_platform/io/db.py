@@ -1,6 +1,6 @@
 """Database plumbing for the churn platform: engine, table definitions and the one place for DDL.
 
-Four tables live in one PostgreSQL schema (``churn`` by default):
+The tables live in one PostgreSQL schema (``churn`` by default):
 
 * ``predictions`` — one row per customer, scoring week and model: the risk score, the churn
   probability at each configured horizon, rank/decile for call lists, the top drivers, and the
@@ -9,6 +9,9 @@ Four tables live in one PostgreSQL schema (``churn`` by default):
   labels arrived (C-index, Uno's C, Brier/AUC at horizons).
 * ``drift_results`` — the weekly feature and score drift tests and whether they breached.
 * ``alias_history`` — an audit trail of model alias moves (who promoted what, when and why).
+* ``promotion_ledger`` — every lifecycle transition of a model version (candidate, challenger,
+  production, archived, rejected) with who, when, why and a metrics snapshot.
+* ``retrain_ledger`` — every retraining request (sensor, schedule, manual, pipeline), once each.
 
 SQLAlchemy Core only; :func:`ensure_schema` creates everything idempotently and refuses to run
 against a ``predictions`` table built for other horizons.
@@ -59,6 +62,8 @@ class Tables:
     model_evaluations: sa.Table
     drift_results: sa.Table
     alias_history: sa.Table
+    promotion_ledger: sa.Table
+    retrain_ledger: sa.Table
 
     @property
     def probability_columns(self) -> list[str]:
@@ -158,6 +163,45 @@ def tables_for(schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_H
         sa.Column("reason", sa.Text),
     )
 
+    promotion_ledger = sa.Table(
+        "promotion_ledger",
+        md,
+        sa.Column("id", sa.BigInteger, sa.Identity(always=False), primary_key=True),
+        sa.Column("transition_id", sa.Text, nullable=False, comment="rows of one transition"),
+        sa.Column("model_name", sa.Text, nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("action", sa.Text, nullable=False),
+        sa.Column("from_state", sa.Text),
+        sa.Column("to_state", sa.Text, nullable=False),
+        sa.Column("actor", sa.Text, nullable=False, comment="who (approver, job, sensor)"),
+        sa.Column("reason", sa.Text),
+        sa.Column("metrics", pg.JSONB, comment="metrics of the version at transition time"),
+        sa.Column("occurred_at", tz, nullable=False, server_default=sa.func.now()),
+        sa.Index("promotion_ledger_model_version", "model_name", "version", "id"),
+    )
+
+    retrain_ledger = sa.Table(
+        "retrain_ledger",
+        md,
+        sa.Column("model_name", sa.Text, nullable=False),
+        sa.Column("request_key", sa.Text, nullable=False, comment="unique per request"),
+        sa.Column("trigger", sa.Text, nullable=False, comment="sensor|schedule|manual|pipeline"),
+        sa.Column("breach_id", sa.Text, comment="the breach a sensor request answers"),
+        sa.Column("attempt", sa.Integer),
+        sa.Column("requested_week", sa.Date, nullable=False),
+        sa.Column("requested_by", sa.Text),
+        sa.Column("reason", sa.Text),
+        sa.Column("status", sa.Text, nullable=False, comment="requested|success|failure"),
+        sa.Column("dagster_run_id", sa.Text),
+        sa.Column("model_version", sa.Integer),
+        sa.Column("requested_at", tz, nullable=False, server_default=sa.func.now()),
+        sa.Column("updated_at", tz, nullable=False, server_default=sa.func.now()),
+        sa.PrimaryKeyConstraint("model_name", "request_key", name="retrain_ledger_pkey"),
+        sa.CheckConstraint(
+            "status IN ('requested', 'success', 'failure')", name="retrain_ledger_status_check"
+        ),
+    )
+
     return Tables(
         metadata=md,
         schema=schema,
@@ -166,6 +210,8 @@ def tables_for(schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_H
         model_evaluations=model_evaluations,
         drift_results=drift_results,
         alias_history=alias_history,
+        promotion_ledger=promotion_ledger,
+        retrain_ledger=retrain_ledger,
     )
 
 

@@ -337,6 +337,50 @@ class ModelRegistry:
             reason,
         )
 
+    def aliases(self) -> dict[str, int]:
+        """Every alias of the registered model and the version it points at ({} if none)."""
+        try:
+            model = self.client.get_registered_model(self.model_name)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                return {}
+            raise StorageError(
+                f"MLflow registry {self._safe_uri()} failed reading {self.model_name!r}: "
+                f"{self._redact(exc.message)}"
+            ) from exc
+        return {str(a): int(v) for a, v in (model.aliases or {}).items()}
+
+    def versions(self) -> list[int]:
+        """All registered version numbers of the model, ascending."""
+        found = self.client.search_model_versions(f"name = '{self.model_name}'")
+        return sorted(int(mv.version) for mv in found)
+
+    def version_tags(self, version: int) -> dict[str, str]:
+        mv = self.client.get_model_version(self.model_name, str(version))
+        return {str(k): str(v) for k, v in (mv.tags or {}).items()}
+
+    def point_alias(self, alias: str, version: int | None) -> None:
+        """Set (or with ``None`` delete) an alias in MLflow only; the caller records it."""
+        if version is None:
+            try:
+                self.client.delete_registered_model_alias(self.model_name, alias)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+        else:
+            self.client.set_registered_model_alias(self.model_name, alias, str(version))
+
+    def put_version_tag(self, version: int, key: str, value: str | None) -> None:
+        """Set (or with ``None`` delete) a tag of one version in MLflow."""
+        if value is None:
+            try:
+                self.client.delete_model_version_tag(self.model_name, str(version), key)
+            except MlflowException as exc:
+                if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
+                    raise
+        else:
+            self.client.set_model_version_tag(self.model_name, str(version), key, value)
+
     def promote(self, version: int, *, approver: str, reason: str) -> None:
         """Human-approved promotion: only the current challenger may become production."""
         challenger = self.version_for_alias(CHALLENGER)

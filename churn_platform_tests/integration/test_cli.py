@@ -102,7 +102,32 @@ def test_train_then_promote_via_cli(
     assert "challenger" in result.output
     assert "model card: " in result.output  # the CLI publishes the same card as the asset
     denied = runner.invoke(app, ["promote", "--version", "99", "--approver", "alice"])
-    assert denied.exit_code == 2 and "not the challenger" in denied.output
+    assert denied.exit_code == 2 and "version 99 is not registered" in denied.output
     ok = runner.invoke(app, ["promote", "--version", "1", "--approver", "alice"])
     assert ok.exit_code == 0, ok.output
-    assert "@production" in ok.output
+    assert "v1: challenger → production" in ok.output
+
+    # A second version, approved by a name that is rich markup, with Slack unreachable: the
+    # name is printed verbatim, the notification failure is a warning, the promotion stands.
+    assert runner.invoke(app, ["train", "--n-customers", "5000", "--seed", "1"]).exit_code == 0
+    monkeypatch.setenv("SLACK_WEBHOOK_URL", "http://127.0.0.1:9/unreachable")
+    odd = runner.invoke(
+        app, ["promote", "--version", "2", "--approver", "[/bold]", "--reason", "[red]x"]
+    )
+    assert odd.exit_code == 0, odd.output
+    assert "by [/bold]: [red]x" in odd.output
+    assert "notification not delivered" in odd.output and "127.0.0.1:9" not in odd.output
+    assert "v1: production → archived" in odd.output
+    nul = runner.invoke(app, ["reject", "--version", "1", "--approver", "a\x00b", "--reason", "r"])
+    assert nul.exit_code == 2 and "InvalidActorError" in nul.output
+
+    back = runner.invoke(app, ["rollback", "--approver", "carol", "--reason", "v2 misbehaves"])
+    assert back.exit_code == 0, back.output
+    assert "states: v1 production, v2 archived" in back.output
+    gone = runner.invoke(
+        app, ["reject", "--version", "2", "--approver", "carol", "--reason", "post-mortem"]
+    )
+    assert gone.exit_code == 0, gone.output
+    assert "states: v1 production, v2 rejected" in gone.output
+    again = runner.invoke(app, ["rollback", "--approver", "carol", "--reason", "again"])
+    assert again.exit_code == 2 and "NoPreviousProductionError" in again.output

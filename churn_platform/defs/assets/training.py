@@ -125,6 +125,10 @@ def churn_model(
         else None,
         drift=warehouse.drift().read(kind="feature"),
     )
+    if outcome.notification_problem is not None:  # the model is committed all the same
+        context.log.warning(
+            f"challenger notification not delivered: {outcome.notification_problem}"
+        )
     return MaterializeResult(metadata=training_metadata(registry.model_name, outcome))
 
 
@@ -148,6 +152,9 @@ def training_metadata(model_name: str, outcome: TrainOutcome) -> dict[str, Any]:
         "c_index": outcome.result.evaluations["xgboost_cox"].c_index,
         "n_train": outcome.result.n_train,
     }
+    if outcome.became_challenger:
+        problem = outcome.notification_problem
+        metadata["notification"] = "sent" if problem is None else f"FAILED: {problem}"
     if outcome.model_card_uri is not None:
         metadata["model_card"] = MetadataValue.url(outcome.model_card_uri)
     return metadata

@@ -52,7 +52,14 @@ def test_ensure_schema_is_idempotent(engine: sa.Engine, schema: str) -> None:
     ensure_schema(engine, schema)
     inspector = sa.inspect(engine)
     names = set(inspector.get_table_names(schema=schema))
-    assert names == {"predictions", "model_evaluations", "drift_results", "alias_history"}
+    assert names == {
+        "predictions",
+        "model_evaluations",
+        "drift_results",
+        "alias_history",
+        "promotion_ledger",
+        "retrain_ledger",
+    }
     cols = {c["name"]: c for c in inspector.get_columns("predictions", schema=schema)}
     assert {"churn_prob_30d", "churn_prob_90d", "churn_prob_180d"} <= set(cols)
     assert isinstance(cols["risk_rank"]["type"], sa.Integer)
