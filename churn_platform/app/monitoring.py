@@ -54,6 +54,17 @@ def evaluate_cohort(
     return evaluate_survival(d, e, d, e, joined["risk_score"].to_numpy(float), surv, horizons)
 
 
+def reported(by_horizon: dict[int, float]) -> dict[int, float]:
+    """Only the horizons with a defined value: what is stored and charted (the others are
+    beyond follow-up or have ``G(t) = 0``; :func:`absent_metrics` says why)."""
+    return {h: float(v) for h, v in by_horizon.items() if np.isfinite(v)}
+
+
+def absent_metrics(ev: SurvivalEvaluation) -> list[str]:
+    """One log line per metric the matured window cannot define, with its reason."""
+    return [f"{name} not reported: {why}" for name, why in sorted(ev.undefined.items())]
+
+
 def evaluation_metrics(ev: SurvivalEvaluation) -> dict[str, float]:
     """Flat metric names logged to MLflow (NaN metrics are left out: MLflow rejects them)."""
     out = {"delayed.c_index": ev.c_index, "delayed.uno_c": ev.uno_c, "delayed.ibs": ev.ibs}
@@ -247,6 +258,8 @@ def delayed_evaluation_week(
         cols = ["customer_id", "risk_score", *[f"churn_prob_{h}d" for h in horizons]]
         preds = predictions.read_columns(cohort, cols, model_name=model_name)
         ev = evaluate_cohort(preds, labels, horizons)
+        for line in absent_metrics(ev):
+            log.info("%s v%s cohort %s: %s", model_name, model_version, cohort, line)
         registry.log_metrics(run_id, evaluation_metrics(ev), step=week_index(cohort, start))
         rows.append(
             {
@@ -260,8 +273,8 @@ def delayed_evaluation_week(
                 "c_index": ev.c_index,
                 "uno_c": ev.uno_c,
                 "ibs": ev.ibs,
-                "brier": ev.brier,
-                "auc": ev.auc,
+                "brier": reported(ev.brier),
+                "auc": reported(ev.auc),
                 "mlflow_run_id": run_id,
             }
         )

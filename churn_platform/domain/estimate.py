@@ -76,6 +76,7 @@ __all__ = [
     "label_window_days",
     "observed_window_days",
     "sample_positions",
+    "truncate_at",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -284,6 +285,20 @@ def observed_window_days(duration: npt.ArrayLike, event: npt.ArrayLike) -> float
     return float(d[~e].max() if (~e).any() else d.max())
 
 
+def truncate_at(
+    duration: npt.ArrayLike, event: npt.ArrayLike, tau: float
+) -> tuple[FloatArray, npt.NDArray[np.int64]]:
+    """Labels as if follow-up had ended at ``tau`` days: later exits become censored at ``tau``.
+
+    The estimated C-index counts pairs whose earlier churn falls within ``tau``; the realised
+    one must count the same pairs, or a ``tau`` shorter than the labels' window compares two
+    different quantities.
+    """
+    d = np.asarray(duration, dtype=np.float64)
+    e = np.asarray(event).astype(np.int64)
+    return np.minimum(d, tau), np.where(d <= tau, e, 0).astype(np.int64)
+
+
 def compare_with_labels(
     predictions: pd.DataFrame,
     labels: pd.DataFrame,
@@ -299,8 +314,9 @@ def compare_with_labels(
     ``predictions``: customer_id, risk_score. ``labels``: customer_id, duration_days, event, as
     known today (partial labels within the lag window, or the full window). Both sides use the
     customers present in both and the same window ``tau_days`` (default: the window the labels
-    cover, :func:`observed_window_days`). The realised Brier uses IPCW weights from the cohort
-    itself, like the delayed evaluation.
+    cover, :func:`observed_window_days`): the realised C-index is computed on the labels
+    truncated at ``tau`` (:func:`truncate_at`), exactly the pairs the estimate counts. The
+    realised Brier uses IPCW weights from the cohort itself, like the delayed evaluation.
     """
     joined = predictions[["customer_id", "risk_score"]].merge(
         labels[["customer_id", "duration_days", "event"]],
@@ -324,7 +340,8 @@ def compare_with_labels(
         max_customers=max_customers,
         seed=seed,
     )
-    realised_c = fast_harrell_c(d, e, risk)
+    d_tau, e_tau = truncate_at(d, e, tau)
+    realised_c = fast_harrell_c(d_tau, e_tau, risk)
     realised_brier: dict[int, float] = {}
     for h in inside:
         s_h = np.exp(-float(baseline.at(float(h))) * risk)

@@ -17,22 +17,47 @@ Conventions shared by all metrics
   comparable pair; a churn and a censoring on the same day are (the censored customer is taken to
   have stayed longer). Ties in risk count one half.
 * Inverse-probability-of-censoring weights (IPCW) use the Kaplan-Meier estimate ``G`` of the
-  censoring distribution fitted on the *training* data. At a day where churns and censorings
-  coincide, churns are taken to happen first, so they leave the censoring risk set before the
-  censorings are counted (the "reverse Kaplan-Meier" used by scikit-survival, pec and survAUC).
-  ``KaplanMeierFitter`` on ``1 - event`` keeps the churns in the risk set and gives a different
-  ``G`` whenever durations tie, which with day-resolution data is always; both agree exactly on
-  tie-free data (tested). ``G`` is right-continuous and evaluated at ``t`` itself, as in
-  scikit-survival, so reference numbers from that library carry over. Beyond the last training
-  day ``G`` is carried forward; where ``G`` is zero the weight is undefined and a ``ValueError``
-  names the time to truncate at.
+  censoring distribution fitted on the *training* data (for the delayed evaluation: on the
+  evaluated cohort itself). At a day where churns and censorings coincide, churns are taken to
+  happen first, so they leave the censoring risk set before the censorings are counted (the
+  "reverse Kaplan-Meier" used by scikit-survival, pec and survAUC). ``KaplanMeierFitter`` on
+  ``1 - event`` keeps the churns in the risk set and gives a different ``G`` whenever durations
+  tie, which with day-resolution data is always; both agree exactly on tie-free data (tested).
+  ``G`` is a right-continuous step function; beyond the last training day it is carried forward.
+* Which ``G`` weighs a churn (``censoring_weights``):
+
+  - ``"left_limit"`` (default): a churn at ``T_i`` is weighted ``1 / G(T_i-)``, the censoring
+    survival just *before* ``T_i`` (Graf et al. 1999; Gerds and Schumacher 2006; R's pec and
+    riskRegression). A customer censored on the churn day was still under observation when the
+    churn happened, so that censoring must not inflate the churn's weight. This is the unbiased
+    choice with day-resolution ties, and a churn on the last day of follow-up keeps a finite weight.
+  - ``"at_time"``: ``1 / G(T_i)`` as in scikit-survival (0.28) and earlier versions of this
+    module. Identical to ``"left_limit"`` when no censoring falls on a churn day (continuous
+    times); with day ties at ~50% censoring it biases the Brier score upwards (~+0.009 measured,
+    see the tests). Kept selectable so numbers can be compared with scikit-survival.
+
+  Customers still active after ``t`` (Brier and AUC controls) are always weighted ``1 / G(t)``.
+* Horizon metrics (Brier, AUC, IBS) are **undefined**, and raise :class:`UndefinedMetricError`
+  (a ``ValueError``) naming the reason, where no customer of the test data was followed up to the
+  horizon (longest observed duration < ``t``; scikit-survival refuses these too) or where
+  ``G(t) = 0`` (every customer still followed at ``t`` was censored by then). Reporting a number
+  there is what made a model predicting "everyone churns" score a perfect 0.0 beyond follow-up.
+  :func:`evaluate_survival` turns them into NaN and records the reason in
+  :attr:`SurvivalEvaluation.undefined`, so callers can log why a horizon is absent.
+* Uno's C ties: a pair (i, j) is comparable when ``T_i < T_j``, or ``T_i == T_j`` with i a churn
+  and j censored (the censored customer is taken to have stayed longer); two churns on the same
+  day are not comparable. Tied risks count one half (exact equality, where scikit-survival uses a
+  1e-8 tolerance). Only churns with ``T_i < tau`` anchor pairs, each weighted ``G(T_i-)^-2``
+  (``"left_limit"``) or ``G(T_i)^-2`` (``"at_time"``, scikit-survival's
+  ``concordance_index_ipcw``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+from typing import Literal
 
 import numba
 import numpy as np
@@ -40,7 +65,9 @@ import numpy.typing as npt
 from lifelines.utils import concordance_index
 
 __all__ = [
+    "CensoringWeights",
     "SurvivalEvaluation",
+    "UndefinedMetricError",
     "brier_score",
     "cumulative_dynamic_auc",
     "evaluate_survival",
@@ -53,6 +80,29 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 ArrayLike = npt.ArrayLike
+
+CensoringWeights = Literal["left_limit", "at_time"]
+"""Which censoring survival weighs a churn at ``T_i``: ``G(T_i-)`` (default) or ``G(T_i)``."""
+
+_CONVENTIONS: tuple[str, ...] = ("left_limit", "at_time")
+
+
+class UndefinedMetricError(ValueError):
+    """A metric that the data cannot define (horizon beyond follow-up, ``G(t) = 0``, no pairs).
+
+    ``reason`` is a sentence a caller can log next to the missing number.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _check_convention(censoring_weights: str) -> None:
+    if censoring_weights not in _CONVENTIONS:
+        raise ValueError(
+            f"censoring_weights must be one of {list(_CONVENTIONS)}, got {censoring_weights!r}"
+        )
 
 
 # --------------------------------------------------------------------------------------------
@@ -210,8 +260,8 @@ def _concordance_counts(
     return counts
 
 
-def _no_pairs_error(what: str) -> ValueError:
-    return ValueError(
+def _no_pairs_error(what: str) -> UndefinedMetricError:
+    return UndefinedMetricError(
         f"{what}: no comparable pair (needs at least one churn followed by a later exit, "
         "or a churn and a censoring on the same day)"
     )
@@ -282,8 +332,12 @@ def _km_curve(
     return times, surv
 
 
-def _step_at(times: FloatArray, values: FloatArray, at: FloatArray) -> FloatArray:
-    idx = np.searchsorted(times, at, side="right") - 1
+def _step_at(
+    times: FloatArray, values: FloatArray, at: FloatArray, left_limit: bool = False
+) -> FloatArray:
+    """Right-continuous step function at ``at`` (1 before the first time); with
+    ``left_limit=True`` its value just before ``at`` (steps at ``at`` itself not yet taken)."""
+    idx = np.searchsorted(times, at, side="left" if left_limit else "right") - 1
     out = np.ones(at.shape, dtype=np.float64)
     inside = idx >= 0
     out[inside] = values[idx[inside]]
@@ -311,19 +365,46 @@ class _CensoringModel:
         self.times, self.values = _km_curve(duration_train, event_train, reverse=True)
 
     def at(self, t: FloatArray) -> FloatArray:
+        """``G(t)``, right-continuous (censorings at ``t`` counted)."""
         return _step_at(self.times, self.values, np.asarray(t, dtype=np.float64))
 
+    def before(self, t: FloatArray) -> FloatArray:
+        """``G(t-)``: the censoring survival just before ``t``."""
+        return _step_at(self.times, self.values, np.asarray(t, dtype=np.float64), left_limit=True)
+
     def checked(self, t: FloatArray, what: str) -> FloatArray:
-        g = self.at(t)
+        """``G(t)`` for controls at a horizon; zero means the horizon is undefined."""
+        return self._nonzero(self.at(t), t, what, "")
+
+    def event_weights_g(
+        self, t: FloatArray, what: str, censoring_weights: CensoringWeights
+    ) -> FloatArray:
+        """The ``G`` that weighs churns at days ``t`` under the chosen convention."""
+        if censoring_weights == "left_limit":
+            return self._nonzero(self.before(t), t, what, "-")
+        return self._nonzero(self.at(t), t, what, "")
+
+    @staticmethod
+    def _nonzero(g: FloatArray, t: FloatArray, what: str, side: str) -> FloatArray:
         zero = g <= 0
         if zero.any():
             first = float(np.min(np.asarray(t)[zero]))
-            raise ValueError(
-                f"{what}: the censoring survival estimated on the training data is zero at "
-                f"t={first:g} days, so inverse-probability weights are undefined; truncate the "
+            raise UndefinedMetricError(
+                f"{what}: the censoring survival G(t{side}) estimated on the training data is zero "
+                f"at t={first:g} days, so inverse-probability weights are undefined; truncate the "
                 "evaluation below that time (tau / horizons)"
             )
         return g
+
+
+def _check_followed_up(d: FloatArray, t: float, what: str) -> None:
+    """A horizon metric needs at least one test customer observed up to ``t``."""
+    longest = float(d.max())
+    if longest < t:
+        raise UndefinedMetricError(
+            f"{what} at t={t:g} days: no customer was followed up to the horizon (longest "
+            f"observed duration {longest:g} days); outcomes at t are unknown"
+        )
 
 
 def _train_test(
@@ -349,20 +430,23 @@ def uno_c(
     event_test: ArrayLike,
     risk: ArrayLike,
     tau: float | None = None,
+    censoring_weights: CensoringWeights = "left_limit",
 ) -> float:
-    """Uno's C: concordance reweighted by ``G(T_i)^-2`` so it does not depend on test censoring.
+    """Uno's C: concordance reweighted by ``G(T_i-)^-2`` so it does not depend on test censoring.
 
     Only churns before ``tau`` (days) anchor a pair; ``tau`` keeps the weights finite when
-    follow-up is short. Pair definition and tie handling as in :func:`harrell_c`; with no
-    censoring in training it equals Harrell's C restricted to churns before ``tau``.
-    Follows Uno et al. (2011) and scikit-survival's ``concordance_index_ipcw`` (ties in risk
-    by exact equality rather than a 1e-8 tolerance).
+    follow-up is short. Pair definition and tie handling as in the module docstring (same as
+    :func:`harrell_c`); with no censoring in training it equals Harrell's C restricted to churns
+    before ``tau``. Follows Uno et al. (2011); ``censoring_weights="at_time"`` reproduces
+    scikit-survival's ``concordance_index_ipcw`` (ties in risk by exact equality rather than a
+    1e-8 tolerance).
     """
+    _check_convention(censoring_weights)
     cens, d, e = _train_test(duration_train, event_train, duration_test, event_test)
     r = _scores(risk, "risk", d.size)
     if tau is not None and not (np.isfinite(tau) and tau > 0):
         raise ValueError(f"tau must be a positive number of days, got {tau!r}")
-    return _uno_with(cens, d, e, r, tau)
+    return _uno_with(cens, d, e, r, tau, censoring_weights)
 
 
 def brier_score(
@@ -372,18 +456,27 @@ def brier_score(
     event_test: ArrayLike,
     surv_prob_at_t: ArrayLike,
     t: float,
+    censoring_weights: CensoringWeights = "left_limit",
 ) -> float:
     """IPCW Brier score at day ``t`` (Graf et al., 1999): mean squared error of ``P(active at t)``.
 
-    Customers who churned by ``t`` should have predicted 0 (weight ``1/G(T_i)``); customers still
-    active after ``t`` should have predicted 1 (weight ``1/G(t)``); customers censored before ``t``
-    carry no information and count zero. Lower is better; the KM null model is the baseline.
+    Customers who churned by ``t`` should have predicted 0 (weight ``1/G(T_i-)``); customers
+    still active after ``t`` should have predicted 1 (weight ``1/G(t)``); customers censored at or
+    before ``t`` carry no information and count zero. Lower is better; the KM null model is the
+    baseline. Raises :class:`UndefinedMetricError` where no test customer was followed up to
+    ``t`` or ``G(t) = 0``.
     """
+    _check_convention(censoring_weights)
     cens, d, e = _train_test(duration_train, event_train, duration_test, event_test)
     s = _scores(surv_prob_at_t, "surv_prob_at_t", d.size)
     if ((s < 0) | (s > 1)).any():
         raise ValueError("surv_prob_at_t must be probabilities in [0, 1]")
-    return _brier(cens, d, e, s, float(t))
+    return _brier(cens, d, e, s, float(t), censoring_weights)
+
+
+def _check_t(t: float) -> None:
+    if not (np.isfinite(t) and t > 0):
+        raise ValueError(f"t must be a positive number of days, got {t!r}")
 
 
 def _brier(
@@ -392,17 +485,18 @@ def _brier(
     e: npt.NDArray[np.bool_],
     s: FloatArray,
     t: float,
+    censoring_weights: CensoringWeights = "left_limit",
 ) -> float:
-    if not (np.isfinite(t) and t > 0):
-        raise ValueError(f"t must be a positive number of days, got {t!r}")
+    _check_t(t)
+    _check_followed_up(d, t, "brier_score")
+    g_t = cens.checked(np.array([t]), f"brier_score at t={t:g}")[0]
     case = e & (d <= t)
     control = d > t
     total = np.zeros(d.size)
     if case.any():
-        g_case = cens.checked(d[case], "brier_score")
+        g_case = cens.event_weights_g(d[case], "brier_score", censoring_weights)
         total[case] = np.square(s[case]) / g_case
     if control.any():
-        g_t = cens.checked(np.array([t]), "brier_score")[0]
         total[control] = np.square(1.0 - s[control]) / g_t
     return float(np.mean(total))
 
@@ -414,11 +508,15 @@ def integrated_brier_score(
     event_test: ArrayLike,
     surv_prob: ArrayLike,
     times: ArrayLike,
+    censoring_weights: CensoringWeights = "left_limit",
 ) -> float:
     """Brier score averaged over days ``times`` (trapezoid rule divided by ``t_max - t_min``).
 
-    ``surv_prob`` has one row per customer and one column per time in ``times``.
+    ``surv_prob`` has one row per customer and one column per time in ``times``. Undefined
+    (:class:`UndefinedMetricError`) as soon as one of ``times`` is: an integral over a shorter
+    range would be a different quantity under the same name.
     """
+    _check_convention(censoring_weights)
     cens, d, e = _train_test(duration_train, event_train, duration_test, event_test)
     t = np.asarray(times, dtype=np.float64)
     if t.ndim != 1 or t.size < 2:
@@ -433,7 +531,9 @@ def integrated_brier_score(
         )
     if not np.isfinite(sp).all() or ((sp < 0) | (sp > 1)).any():
         raise ValueError("surv_prob must be finite probabilities in [0, 1]")
-    scores = np.array([_brier(cens, d, e, sp[:, k], float(tk)) for k, tk in enumerate(t)])
+    scores = np.array(
+        [_brier(cens, d, e, sp[:, k], float(tk), censoring_weights) for k, tk in enumerate(t)]
+    )
     return float(np.trapezoid(scores, t) / (t[-1] - t[0]))
 
 
@@ -444,17 +544,21 @@ def cumulative_dynamic_auc(
     event_test: ArrayLike,
     risk: ArrayLike,
     t: float,
+    censoring_weights: CensoringWeights = "left_limit",
 ) -> float:
     """Time-dependent AUC at day ``t``: does the score separate churners-by-``t`` from stayers?
 
-    Cumulative cases are churns at or before ``t`` (weighted ``1/G(T_i)``), dynamic controls are
+    Cumulative cases are churns at or before ``t`` (weighted ``1/G(T_i-)``), dynamic controls are
     customers still active after ``t``. The AUC is the weighted share of (case, control) pairs
     where the case has the higher risk, ties counting one half (Uno et al. 2007,
-    Hung & Chiang 2010; scikit-survival's ``cumulative_dynamic_auc``). O(n log n).
+    Hung & Chiang 2010; scikit-survival's ``cumulative_dynamic_auc`` with
+    ``censoring_weights="at_time"``). O(n log n). Undefined beyond follow-up and where
+    ``G(t) = 0``, like the Brier score.
     """
+    _check_convention(censoring_weights)
     cens, d, e = _train_test(duration_train, event_train, duration_test, event_test)
     r = _scores(risk, "risk", d.size)
-    return _auc(cens, d, e, r, float(t))
+    return _auc(cens, d, e, r, float(t), censoring_weights)
 
 
 def _auc(
@@ -463,17 +567,19 @@ def _auc(
     e: npt.NDArray[np.bool_],
     r: FloatArray,
     t: float,
+    censoring_weights: CensoringWeights = "left_limit",
 ) -> float:
-    if not (np.isfinite(t) and t > 0):
-        raise ValueError(f"t must be a positive number of days, got {t!r}")
+    _check_t(t)
+    _check_followed_up(d, t, "cumulative_dynamic_auc")
+    cens.checked(np.array([t]), f"cumulative_dynamic_auc at t={t:g}")
     case = e & (d <= t)
     control = d > t
     if not case.any() or not control.any():
-        raise ValueError(
+        raise UndefinedMetricError(
             f"cumulative_dynamic_auc at t={t:g}: needs at least one churn on or before t "
             f"(got {int(case.sum())}) and one customer active after t (got {int(control.sum())})"
         )
-    w = 1.0 / cens.checked(d[case], "cumulative_dynamic_auc")
+    w = 1.0 / cens.event_weights_g(d[case], "cumulative_dynamic_auc", censoring_weights)
     ctrl = np.sort(r[control])
     below = np.searchsorted(ctrl, r[case], side="left")
     upto = np.searchsorted(ctrl, r[case], side="right")
@@ -491,8 +597,10 @@ class SurvivalEvaluation:
     """Everything we log about a model's predictions once their churn labels are known.
 
     ``brier`` and ``auc`` are keyed by horizon in days. ``uno_c`` is truncated at the longest
-    horizon. A horizon where a metric is undefined (no churn yet, or nobody still active)
-    reports NaN; ``ibs`` is NaN with fewer than two horizons.
+    horizon. A metric the data cannot define (horizon beyond follow-up, ``G(t) = 0``, no churn
+    yet, nobody still active) is NaN and ``undefined`` maps its name (``brier_90d``, ``auc_90d``,
+    ``uno_c``, ``ibs``) to the reason; ``ibs`` is NaN with fewer than two horizons or when any
+    horizon is undefined. ``followed_up_days`` is the longest observed duration.
     """
 
     n: int
@@ -502,6 +610,13 @@ class SurvivalEvaluation:
     brier: dict[int, float]
     auc: dict[int, float]
     ibs: float
+    undefined: dict[str, str] = field(default_factory=dict)
+    followed_up_days: float = float("nan")
+
+    @property
+    def reported_horizons(self) -> list[int]:
+        """Horizons with a defined Brier score: the only ones to store, log or chart."""
+        return [h for h, v in self.brier.items() if np.isfinite(v)]
 
 
 def evaluate_survival(
@@ -512,11 +627,13 @@ def evaluate_survival(
     risk: ArrayLike,
     surv_at_horizons: Mapping[int, ArrayLike],
     horizons: Sequence[int],
+    censoring_weights: CensoringWeights = "left_limit",
 ) -> SurvivalEvaluation:
     """Score predictions against labels: Harrell C (fast), Uno C, Brier and AUC per horizon, IBS.
 
     ``surv_at_horizons[h]`` is each customer's predicted ``P(active at h days)``.
     """
+    _check_convention(censoring_weights)
     cens, d, e = _train_test(duration_train, event_train, duration_test, event_test)
     r = _scores(risk, "risk", d.size)
     hs = [int(h) for h in horizons]
@@ -533,15 +650,38 @@ def evaluate_survival(
         if ((s < 0) | (s > 1)).any():
             raise ValueError(f"surv_at_horizons[{h}] must be probabilities in [0, 1]")
 
+    undefined: dict[str, str] = {}
     c_index = fast_harrell_c(d, e, r)
-    uno = _or_nan(lambda: _uno_with(cens, d, e, r, float(hs[-1])))
-    brier = {h: _or_nan(partial(_brier, cens, d, e, surv[h], float(h))) for h in hs}
-    auc = {h: _or_nan(partial(_auc, cens, d, e, r, float(h))) for h in hs}
-    if len(hs) >= 2:
+    uno = _or_nan(
+        partial(_uno_with, cens, d, e, r, float(hs[-1]), censoring_weights), "uno_c", undefined
+    )
+    brier = {
+        h: _or_nan(
+            partial(_brier, cens, d, e, surv[h], float(h), censoring_weights),
+            f"brier_{h}d",
+            undefined,
+        )
+        for h in hs
+    }
+    auc = {
+        h: _or_nan(
+            partial(_auc, cens, d, e, r, float(h), censoring_weights), f"auc_{h}d", undefined
+        )
+        for h in hs
+    }
+    if len(hs) < 2:
+        ibs = float("nan")
+        undefined["ibs"] = "ibs needs at least two horizons"
+    elif any(not np.isfinite(brier[h]) for h in hs):
+        ibs = float("nan")
+        absent = [h for h in hs if not np.isfinite(brier[h])]
+        undefined["ibs"] = (
+            f"ibs over {hs[0]}-{hs[-1]} days: Brier undefined at horizon(s) {absent} "
+            f"(longest follow-up {float(d.max()):g} days)"
+        )
+    else:
         bs = np.array([brier[h] for h in hs])
         ibs = float(np.trapezoid(bs, np.array(hs, dtype=np.float64)) / (hs[-1] - hs[0]))
-    else:
-        ibs = float("nan")
     return SurvivalEvaluation(
         n=int(d.size),
         n_events=int(e.sum()),
@@ -550,14 +690,17 @@ def evaluate_survival(
         brier=brier,
         auc=auc,
         ibs=ibs,
+        undefined=undefined,
+        followed_up_days=float(d.max()),
     )
 
 
-def _or_nan(compute: Callable[[], float]) -> float:
-    """Undefined metric (no pairs, no cases/controls, zero censoring survival) -> NaN."""
+def _or_nan(compute: Callable[[], float], name: str, undefined: dict[str, str]) -> float:
+    """Undefined metric (beyond follow-up, no pairs, no cases/controls, G = 0) -> NaN + reason."""
     try:
         return compute()
-    except ValueError:
+    except UndefinedMetricError as exc:
+        undefined[name] = exc.reason
         return float("nan")
 
 
@@ -567,11 +710,13 @@ def _uno_with(
     e: npt.NDArray[np.bool_],
     r: FloatArray,
     tau: float | None,
+    censoring_weights: CensoringWeights = "left_limit",
 ) -> float:
     anchor = e if tau is None else e & (d < tau)
     weight = np.zeros(d.size)
     if anchor.any():
-        weight[anchor] = 1.0 / np.square(cens.checked(d[anchor], "uno_c"))
+        g = cens.event_weights_g(d[anchor], "uno_c", censoring_weights)
+        weight[anchor] = 1.0 / np.square(g)
     _, _, _, num, den = _concordance_counts(d, e, r, weight)
     if den <= 0:
         raise _no_pairs_error("uno_c" + ("" if tau is None else f" (tau={tau:g})"))

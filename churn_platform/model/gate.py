@@ -55,7 +55,10 @@ def gate_decision(
     h = config.brier_horizon
     if h in challenger.brier and h in km_null.brier:
         cb, kb = challenger.brier[h], km_null.brier[h]
-        if cb <= kb:
+        if not (np.isfinite(cb) and np.isfinite(kb)):
+            why = challenger.undefined.get(f"brier_{h}d", "undefined on the holdout")
+            reasons.append(f"Brier@{h}d not compared: {why}")
+        elif cb <= kb:
             reasons.append(f"Brier@{h}d {cb:.4f} <= KM null {kb:.4f}")
         else:
             ok = False

@@ -11,6 +11,7 @@ from lifelines.utils import concordance_index
 
 from churn_platform.domain.metrics import (
     SurvivalEvaluation,
+    UndefinedMetricError,
     brier_score,
     cumulative_dynamic_auc,
     evaluate_survival,
@@ -27,6 +28,7 @@ from churn_platform.domain.metrics import (
 #   t=2: 3 at risk, 1 censor                                      -> G(2) = 2/3
 #   t=3: 2 at risk, 1 churn  -> censoring risk set 1, 0 censored -> G(3) = 2/3
 #   t=4: 1 at risk, 1 censor                                      -> G(4) = 0
+# Left limits (what weighs a churn by default): G(1-) = G(2-) = 1, G(3-) = G(4-) = 2/3, G(5-) = 0
 TRAIN_T = np.array([1.0, 2.0, 3.0, 4.0])
 TRAIN_E = np.array([1, 0, 1, 0])
 
@@ -226,12 +228,14 @@ def test_censoring_km_equals_lifelines_on_tie_free_data() -> None:
 
 def test_uno_c_hand_computed() -> None:
     # test t=[1,2,3,3.5], e=[1,1,0,1], risk=[4,1,3,2]
-    # churn t=1 (w=1/G(1)^2=1): vs 3 later, risk 4 beats 1,3,2 -> num 3, den 3
-    # churn t=2 (w=1/(2/3)^2=2.25): vs t=3,3.5, risk 1 beats neither -> num 0, den 4.5
+    # churn t=1 (w=1/G(1-)^2=1): vs 3 later, risk 4 beats 1,3,2 -> num 3, den 3
+    # churn t=2 (w=1/G(2-)^2=1): vs t=3,3.5, risk 1 beats neither -> num 0, den 2
     # churn t=3.5: nobody later -> no pairs
-    # Uno C = 3 / 7.5 = 0.4   (Harrell: 3 / 5 = 0.6)
+    # Uno C = 3 / 5 = 0.6 (= Harrell: no training censoring before day 2)
+    # scikit-survival's G(T_i) weights the churn at t=2 by 1/G(2)^2 = 2.25: 3 / 7.5 = 0.4
     t, e, r = [1.0, 2.0, 3.0, 3.5], [1, 1, 0, 1], [4.0, 1.0, 3.0, 2.0]
-    assert uno_c(TRAIN_T, TRAIN_E, t, e, r) == pytest.approx(0.4)
+    assert uno_c(TRAIN_T, TRAIN_E, t, e, r) == pytest.approx(0.6)
+    assert uno_c(TRAIN_T, TRAIN_E, t, e, r, censoring_weights="at_time") == pytest.approx(0.4)
     assert fast_harrell_c(t, e, r) == pytest.approx(0.6)
     # tau=1.5: only the churn at t=1 anchors pairs -> 1.0
     assert uno_c(TRAIN_T, TRAIN_E, t, e, r, tau=1.5) == pytest.approx(1.0)
@@ -248,9 +252,21 @@ def test_uno_c_equals_harrell_without_training_censoring() -> None:
 
 
 def test_uno_c_zero_censoring_survival_names_the_time() -> None:
-    # G(4) = 0: a churn at t=4 in the test data would get an infinite weight
-    with pytest.raises(ValueError, match=r"zero at t=4 days"):
-        uno_c(TRAIN_T, TRAIN_E, [1.0, 4.0, 5.0], [1, 1, 0], [1.0, 2.0, 3.0])
+    # G(4) = 0: with G(T_i) weights a churn at t=4 would get an infinite weight
+    with pytest.raises(UndefinedMetricError, match=r"G\(t\) .* zero at t=4 days"):
+        uno_c(
+            TRAIN_T,
+            TRAIN_E,
+            [1.0, 4.0, 5.0],
+            [1, 1, 0],
+            [1.0, 2.0, 3.0],
+            censoring_weights="at_time",
+        )
+    # G(4-) = 2/3: the churn on the last censoring day keeps a finite weight
+    assert uno_c(TRAIN_T, TRAIN_E, [1.0, 4.0, 5.0], [1, 1, 0], [3.0, 2.0, 1.0]) == 1.0
+    # G(5-) = 0: a churn after every training customer was censored is undefined either way
+    with pytest.raises(UndefinedMetricError, match=r"G\(t-\) .* zero at t=5 days"):
+        uno_c(TRAIN_T, TRAIN_E, [1.0, 5.0, 6.0], [1, 1, 0], [1.0, 2.0, 3.0])
     assert uno_c(TRAIN_T, TRAIN_E, [1.0, 4.0, 5.0], [1, 1, 0], [3.0, 2.0, 1.0], tau=3.5) == 1.0
 
 
@@ -276,16 +292,21 @@ def test_integrated_brier_is_trapezoid_of_brier() -> None:
 
 
 def test_cumulative_dynamic_auc_hand_computed() -> None:
-    # t=2.5; test t=[1,2,3,4,5], e=[1,1,0,1,0]: cases (churn <= 2.5): 0 (w=1/G(1)=1) and
-    # 1 (w=1/G(2)=1.5); controls (t > 2.5): 2,3,4 with risks [1, 2, 0.4]
+    # t=2.5; test t=[1,2,3,4,5], e=[1,1,0,1,0]: cases (churn <= 2.5): 0 (w=1/G(1-)=1) and
+    # 1 (w=1/G(2-)=1); controls (t > 2.5): 2,3,4 with risks [1, 2, 0.4]
     # case 0 risk 0.5 beats 0.4 -> 1; case 1 risk 3 beats all -> 3
-    # AUC = (1*1 + 1.5*3) / ((1 + 1.5) * 3) = 5.5 / 7.5
+    # AUC = (1*1 + 1*3) / ((1 + 1) * 3) = 4 / 6
+    # with scikit-survival's G(T_i): case 1 weighs 1/G(2) = 1.5 -> (1 + 4.5) / 7.5
     t, e = [1, 2, 3, 4, 5], [1, 1, 0, 1, 0]
     auc = cumulative_dynamic_auc(TRAIN_T, TRAIN_E, t, e, [0.5, 3, 1, 2, 0.4], 2.5)
+    assert auc == pytest.approx(4 / 6)
+    auc = cumulative_dynamic_auc(
+        TRAIN_T, TRAIN_E, t, e, [0.5, 3, 1, 2, 0.4], 2.5, censoring_weights="at_time"
+    )
     assert auc == pytest.approx(5.5 / 7.5)
-    # case 0 risk 1 ties the control with risk 1 -> 1 + 0.5: AUC = (1.5 + 4.5) / 7.5 = 0.8
+    # case 0 risk 1 ties the control with risk 1 -> 1 + 0.5: AUC = (1.5 + 3) / 6 = 0.75
     auc = cumulative_dynamic_auc(TRAIN_T, TRAIN_E, t, e, [1, 3, 1, 2, 0.4], 2.5)
-    assert auc == pytest.approx(0.8)
+    assert auc == pytest.approx(0.75)
 
 
 def test_auc_needs_cases_and_controls() -> None:
@@ -329,13 +350,53 @@ def test_evaluate_survival_consistent_with_single_metrics() -> None:
 
 
 def test_evaluate_survival_undefined_metrics_are_nan() -> None:
+    # Labels observed for 60 days only: nobody was followed to day 90, so nothing at 90 days is
+    # known. A Brier score there would only count the churners (predicted 0.5 -> 0.25 each) and
+    # reward a model predicting "everyone churns" with a perfect 0.
     tr_t, tr_e, _ = _synthetic(500, 3)
     te_t, te_e, risk = _synthetic(300, 4)
-    te_t = np.minimum(te_t, 60.0)  # labels observed for 60 days only: nobody active after 90
-    ev = evaluate_survival(tr_t, tr_e, te_t, te_e, risk, {90: np.full(300, 0.5)}, [90])
-    assert np.isnan(ev.auc[90])
-    assert np.isnan(ev.ibs)  # a single horizon has no integral
-    assert not np.isnan(ev.brier[90])
+    te_t = np.minimum(te_t, 60.0)
+    surv = {30: np.full(300, 0.8), 90: np.full(300, 0.5)}
+    ev = evaluate_survival(tr_t, tr_e, te_t, te_e, risk, surv, [30, 90])
+    assert np.isnan(ev.brier[90]) and np.isnan(ev.auc[90]) and np.isnan(ev.ibs)
+    assert np.isfinite(ev.brier[30]) and np.isfinite(ev.auc[30])
+    assert ev.reported_horizons == [30]
+    assert ev.followed_up_days == 60.0
+    assert set(ev.undefined) == {"brier_90d", "auc_90d", "ibs"}
+    assert "no customer was followed up to the horizon" in ev.undefined["brier_90d"]
+    assert "Brier undefined at horizon(s) [90]" in ev.undefined["ibs"]
+    everyone_churns = {30: np.zeros(300), 90: np.zeros(300)}
+    ev0 = evaluate_survival(tr_t, tr_e, te_t, te_e, risk, everyone_churns, [30, 90])
+    assert np.isnan(ev0.brier[90])
+    # a single horizon has no integral
+    single = evaluate_survival(tr_t, tr_e, te_t, te_e, risk, surv, [30])
+    assert np.isnan(single.ibs) and "two horizons" in single.undefined["ibs"]
+
+
+def test_brier_refuses_horizon_beyond_follow_up() -> None:
+    # scikit-survival refuses this too ("all times must be within follow-up time of test data")
+    with pytest.raises(UndefinedMetricError, match="no customer was followed up to the horizon"):
+        brier_score([1, 2], [1, 0], [1, 2], [1, 0], [0.5, 0.5], 5.0)
+    with pytest.raises(UndefinedMetricError, match="no customer was followed up"):
+        integrated_brier_score([1, 2], [1, 0], [1, 2], [1, 0], np.full((2, 2), 0.5), [1.0, 5.0])
+    with pytest.raises(UndefinedMetricError, match="no customer was followed up"):
+        cumulative_dynamic_auc([1, 2], [1, 0], [1, 2], [1, 0], [0.5, 0.1], 5.0)
+
+
+def test_brier_undefined_where_censoring_survival_is_zero() -> None:
+    # Everyone still followed at day 4 is censored on day 4 in training: G(4) = 0, nobody
+    # can stand for the customers active after day 4.
+    with pytest.raises(UndefinedMetricError, match=r"G\(t\) .* zero at t=4"):
+        brier_score(TRAIN_T, TRAIN_E, [1, 4, 5], [1, 0, 0], [0.2, 0.5, 0.9], 4.0)
+    ev = evaluate_survival(
+        TRAIN_T, TRAIN_E, [1, 3, 4, 5], [1, 1, 0, 0], [3, 2, 1, 0.5], {4: np.full(4, 0.5)}, [4]
+    )
+    assert np.isnan(ev.brier[4]) and "zero at t=4" in ev.undefined["brier_4d"]
+
+
+def test_unknown_censoring_convention_is_named() -> None:
+    with pytest.raises(ValueError, match="censoring_weights must be one of"):
+        brier_score(TRAIN_T, TRAIN_E, [1, 2], [1, 0], [0.5, 0.5], 1.5, censoring_weights="G(T)")  # type: ignore[arg-type]
 
 
 def test_evaluate_survival_rejects_missing_horizon() -> None:
