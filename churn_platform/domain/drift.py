@@ -19,6 +19,19 @@ call). scipy's default ``method="auto"`` switches to that method as soon as eith
 than 10 000 rows, so on our weekly data both agree with the default too. Missing values (NaN) are
 dropped before testing; ``n_reference``/``n_current`` report the rows actually compared.
 
+Exact p-values only where they decide
+-------------------------------------
+The gate's verdict is ``p < alpha AND effect >= min_effect``. scipy's exact Smirnov tail
+(``kstwo.sf``) costs up to a second per column when a shift is mild, yet it only matters where it
+can change the verdict. :func:`feature_drift` and :func:`score_drift` (``p_values="decisive"``,
+the default) therefore compute it only for columns whose effect reaches the minimum and whose
+p-value is not already proven below ``alpha`` by the Dvoretzky-Kiefer-Wolfowitz-Massart bound
+``kstwo.sf(D, N) <= 2 exp(-2 N D^2)`` (``N = round(n1 n2 / (n1 + n2))``, the same ``N`` scipy
+uses). Elsewhere ``p_value`` holds that bound and ``p_value_is_bound`` is True: read it as
+"p <= p_value". Verdicts are identical to the all-exact gate (``p_values="exact"``) by
+construction: below ``min_ks`` no p-value can breach; where the bound is below ``alpha`` so is
+the exact p-value.
+
 How it is fast
 --------------
 scipy sorts both samples and binary-searches every value (O(n log n)). We find ``D`` exactly
@@ -51,6 +64,7 @@ __all__ = [
     "drift_frame",
     "feature_drift",
     "ks_2samp_fast",
+    "ks_gate",
     "ks_many",
     "psi",
     "psi_categorical",
@@ -106,6 +120,12 @@ class FeatureDrift:
     new_levels: tuple[str, ...]
     n_reference: int
     n_current: int
+    #: True when ``p_value`` is an upper bound (DKW-Massart), not scipy's exact tail: the
+    #: exact value could not change the verdict (see "Exact p-values only where they decide").
+    p_value_is_bound: bool = False
+
+
+PValues = Literal["decisive", "exact"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,6 +368,40 @@ def _ks_pvalue(d: FloatArray, n1: npt.NDArray[np.int64], n2: npt.NDArray[np.int6
     return np.asarray(p, dtype=np.float64)
 
 
+def _ks_bound(d: FloatArray, n1: npt.NDArray[np.int64], n2: npt.NDArray[np.int64]) -> FloatArray:
+    """Upper bound on :func:`_ks_pvalue`: ``min(1, 2 exp(-2 N D^2))`` with scipy's ``N``.
+
+    Massart's tight constant for the Dvoretzky-Kiefer-Wolfowitz inequality bounds the one-sample
+    two-sided Kolmogorov tail, which is what ``kstwo.sf(D, N)`` is.
+    """
+    m = np.maximum(n1, n2).astype(np.float64)
+    n = np.minimum(n1, n2).astype(np.float64)
+    big_n = np.round(m * n / (m + n))
+    return np.asarray(np.minimum(1.0, 2.0 * np.exp(-2.0 * big_n * d * d)), dtype=np.float64)
+
+
+def _gate_pvalues(
+    d: FloatArray,
+    n1: npt.NDArray[np.int64],
+    n2: npt.NDArray[np.int64],
+    effect_reached: npt.NDArray[np.bool_],
+    alpha: float,
+    mode: PValues,
+) -> tuple[FloatArray, npt.NDArray[np.bool_]]:
+    """(p-values, is-bound flags): exact only where the p-value can change the verdict."""
+    if mode == "exact":
+        return _ks_pvalue(d, n1, n2), np.zeros(d.shape, dtype=bool)
+    if mode != "decisive":
+        raise ValueError(f"p_values must be 'decisive' or 'exact', got {mode!r}")
+    bound = _ks_bound(d, n1, n2)
+    # proven below alpha (with a margin far above the rounding error of either computation)
+    exact = effect_reached & ~(bound < alpha * (1 - 1e-9))
+    p = bound.copy()
+    if exact.any():
+        p[exact] = _ks_pvalue(d[exact], n1[exact], n2[exact])
+    return p, ~exact
+
+
 def _clean(values: npt.ArrayLike, name: str) -> FloatArray:
     arr = np.asarray(values, dtype=np.float64).ravel()
     missing = np.isnan(arr)
@@ -373,14 +427,10 @@ def ks_2samp_fast(reference: npt.ArrayLike, current: npt.ArrayLike) -> tuple[flo
     return d, float(p[0])
 
 
-def ks_many(
+def _ks_distances(
     reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str]
-) -> dict[str, tuple[float, float]]:
-    """KS (D, p-value) for many numeric columns at once; same numbers as :func:`ks_2samp_fast`.
-
-    Columns are processed in parallel threads (the kernel releases the GIL); the p-values of all
-    columns are computed in one vectorised scipy call.
-    """
+) -> tuple[FloatArray, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(D, n_reference, n_current) per column; columns in parallel threads (GIL released)."""
     _require_columns(reference, current, columns)
     ds = np.empty(len(columns))
     n1 = np.empty(len(columns), dtype=np.int64)
@@ -402,8 +452,42 @@ def ks_many(
     else:
         for k in range(len(columns)):
             one(k)
+    return ds, n1, n2
+
+
+def ks_many(
+    reference: pd.DataFrame, current: pd.DataFrame, columns: Sequence[str]
+) -> dict[str, tuple[float, float]]:
+    """KS (D, p-value) for many numeric columns at once; same numbers as :func:`ks_2samp_fast`.
+
+    Columns are processed in parallel threads (the kernel releases the GIL); the p-values of all
+    columns are computed in one vectorised scipy call. Every p-value is scipy's exact tail; the
+    gate (:func:`ks_gate`) computes it only where it decides the verdict.
+    """
+    ds, n1, n2 = _ks_distances(reference, current, columns)
     ps = _ks_pvalue(ds, n1, n2)
     return {col: (float(ds[k]), float(ps[k])) for k, col in enumerate(columns)}
+
+
+def ks_gate(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    columns: Sequence[str],
+    thresholds: DriftThresholds,
+    p_values: PValues = "decisive",
+) -> dict[str, tuple[float, float, bool, bool]]:
+    """KS drift verdicts for many numeric columns: column -> (D, p, p_is_bound, breached).
+
+    ``breached = p < alpha and D >= min_ks``, identical whether ``p_values`` is ``"decisive"``
+    (exact tail only where it decides; elsewhere the DKW-Massart bound, flagged) or ``"exact"``.
+    """
+    ds, n1, n2 = _ks_distances(reference, current, columns)
+    ps, bound = _gate_pvalues(ds, n1, n2, ds >= thresholds.min_ks, thresholds.alpha, p_values)
+    breached = (ps < thresholds.alpha) & (ds >= thresholds.min_ks)
+    return {
+        col: (float(ds[k]), float(ps[k]), bool(bound[k]), bool(breached[k]))
+        for k, col in enumerate(columns)
+    }
 
 
 def _require_columns(
@@ -519,8 +603,11 @@ def _numeric_drift(
     p: float,
     breached: bool | None,
     thresholds: DriftThresholds,
+    p_is_bound: bool = False,
+    value_psi: float | None = None,
 ) -> FeatureDrift:
-    value_psi = _psi_sorted(np.sort(ref), np.sort(cur), 10)
+    if value_psi is None:
+        value_psi = _psi_sorted(np.sort(ref), np.sort(cur), 10)
     if breached is None:
         breached = p < thresholds.alpha and d >= thresholds.min_ks
     return FeatureDrift(
@@ -535,6 +622,7 @@ def _numeric_drift(
         new_levels=(),
         n_reference=int(ref.size),
         n_current=int(cur.size),
+        p_value_is_bound=p_is_bound,
     )
 
 
@@ -544,24 +632,29 @@ def feature_drift(
     numeric: Sequence[str],
     categorical: Sequence[str],
     thresholds: DriftThresholds,
+    p_values: PValues = "decisive",
 ) -> list[FeatureDrift]:
     """Drift verdict per feature: KS + PSI for numeric, chi-square + PSI for categorical.
 
     Numeric breach: ``p < alpha and D >= min_ks``. Categorical breach: ``p < alpha and
     PSI >= min_psi``, or any level never seen in the reference. Results follow the order
-    ``numeric`` then ``categorical``.
+    ``numeric`` then ``categorical``. ``p_values="decisive"`` computes scipy's exact KS tail
+    only where it can change the verdict (see the module docstring); the verdicts equal those
+    of ``p_values="exact"``.
     """
     overlap = set(numeric) & set(categorical)
     if overlap:
         raise ValueError(f"column(s) {sorted(overlap)} listed as both numeric and categorical")
     _require_columns(reference, current, [*numeric, *categorical])
     results: list[FeatureDrift] = []
-    ks = ks_many(reference, current, numeric)
+    ks = ks_gate(reference, current, numeric, thresholds, p_values)
     for col in numeric:
         ref = _clean(reference[col].to_numpy(dtype=np.float64), f"reference[{col!r}]")
         cur = _clean(current[col].to_numpy(dtype=np.float64), f"current[{col!r}]")
-        d, p = ks[col]
-        results.append(_numeric_drift(col, "numeric", ref, cur, d, p, None, thresholds))
+        d, p, is_bound, breached = ks[col]
+        results.append(
+            _numeric_drift(col, "numeric", ref, cur, d, p, breached, thresholds, is_bound)
+        )
     for col in categorical:
         chi2, p, new_levels = chi2_categorical(reference[col], current[col])
         value_psi = psi_categorical(_level_counts(reference[col]), _level_counts(current[col]))
@@ -588,18 +681,31 @@ def score_drift(
     reference_scores: npt.ArrayLike,
     current_scores: npt.ArrayLike,
     thresholds: DriftThresholds,
+    p_values: PValues = "decisive",
 ) -> FeatureDrift:
     """Has the model's risk-score distribution moved? KS and PSI on the scores.
 
     Breach when ``p < alpha and (D >= min_ks or PSI >= min_psi)``. Reported as column
-    ``"risk_score"``, kind ``"score"``.
+    ``"risk_score"``, kind ``"score"``; ``p_values`` as in :func:`feature_drift`.
     """
     ref = _clean(reference_scores, "reference_scores")
     cur = _clean(current_scores, "current_scores")
-    d, p = ks_2samp_fast(ref, cur)
+    d = _ks_distance(ref, cur)
     value_psi = _psi_sorted(np.sort(ref), np.sort(cur), 10)
-    breached = p < thresholds.alpha and (d >= thresholds.min_ks or value_psi >= thresholds.min_psi)
-    return _numeric_drift("risk_score", "score", ref, cur, d, p, breached, thresholds)
+    effect = d >= thresholds.min_ks or value_psi >= thresholds.min_psi
+    ps, bound = _gate_pvalues(
+        np.array([d]),
+        np.array([ref.size], dtype=np.int64),
+        np.array([cur.size], dtype=np.int64),
+        np.array([effect]),
+        thresholds.alpha,
+        p_values,
+    )
+    p = float(ps[0])
+    breached = p < thresholds.alpha and effect
+    return _numeric_drift(
+        "risk_score", "score", ref, cur, d, p, breached, thresholds, bool(bound[0]), value_psi
+    )
 
 
 _FRAME_COLUMNS = [
@@ -614,6 +720,7 @@ _FRAME_COLUMNS = [
     "new_levels",
     "n_reference",
     "n_current",
+    "p_value_is_bound",
 ]
 
 
@@ -641,5 +748,6 @@ def drift_frame(results: Sequence[FeatureDrift]) -> pd.DataFrame:
             "new_levels": "object",
             "n_reference": "int64",
             "n_current": "int64",
+            "p_value_is_bound": "bool",
         }
     )

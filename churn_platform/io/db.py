@@ -141,6 +141,11 @@ def tables_for(schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_H
         sa.Column("new_levels", sa.Text),
         sa.Column("n_reference", sa.Integer),
         sa.Column("n_current", sa.Integer),
+        sa.Column(
+            "p_value_is_bound",
+            sa.Boolean,
+            comment="true: p_value is an upper bound (p <= p_value) that cannot change the verdict",
+        ),
         sa.Column("model_name", sa.Text, nullable=False),
         sa.Column("model_version", sa.Integer),
         sa.Column("computed_at", tz),
@@ -314,6 +319,24 @@ def ensure_monitoring_tables(engine: sa.Engine, schema: str = DEFAULT_SCHEMA) ->
     return tables
 
 
+# Columns added after a table's first release: created on tables built before them.
+_ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("drift_results", "p_value_is_bound", "boolean"),
+)
+
+
+def _add_missing_columns(conn: sa.Connection, tables: Tables) -> None:
+    inspector = sa.inspect(conn)
+    for table, column, sql_type in _ADDED_COLUMNS:
+        if not inspector.has_table(table, schema=tables.schema):
+            continue
+        names = {c["name"] for c in inspector.get_columns(table, schema=tables.schema)}
+        if column not in names:
+            conn.execute(
+                sa.text(f'ALTER TABLE "{tables.schema}"."{table}" ADD COLUMN "{column}" {sql_type}')
+            )
+
+
 def _create(engine: sa.Engine, tables: Tables, *, include_predictions: bool) -> None:
     schema = tables.schema
     try:
@@ -341,6 +364,7 @@ def _create(engine: sa.Engine, tables: Tables, *, include_predictions: bool) -> 
                         "the churn_prob_<h>d columns) before scoring."
                     )
             tables.metadata.create_all(conn, tables=wanted, checkfirst=True)
+            _add_missing_columns(conn, tables)
     except sa.exc.DBAPIError as exc:
         raise StorageError(
             f"Could not create schema {schema!r} on {describe_url(engine.url)}: {exc.orig}"

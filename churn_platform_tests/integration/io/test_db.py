@@ -114,3 +114,14 @@ def test_libpq_url_connects_with_adbc(pg_url: str) -> None:
         row = cur.fetchone()
     assert row is not None
     assert row[0] == sa.make_url(pg_url).database
+
+
+def test_drift_results_built_before_the_bound_flag_gains_it(engine: sa.Engine, schema: str) -> None:
+    """A ``drift_results`` table from before ``p_value_is_bound`` existed is migrated in place."""
+    ensure_monitoring_tables(engine, schema)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'ALTER TABLE "{schema}".drift_results DROP COLUMN p_value_is_bound'))
+    ensure_monitoring_tables(engine, schema)
+    ensure_monitoring_tables(engine, schema)  # and again: idempotent
+    names = {c["name"] for c in sa.inspect(engine).get_columns("drift_results", schema=schema)}
+    assert "p_value_is_bound" in names

@@ -223,3 +223,89 @@ def test_drift_frame() -> None:
     assert frame["breached"].dtype == bool
     empty = drift_frame([])
     assert list(empty.columns) == list(frame.columns) and len(empty) == 0
+
+
+# --- exact p-values only where they decide the verdict ---------------------------------------
+
+
+def _week(rng: np.random.Generator, n: int, shifts: dict[int, float]) -> pd.DataFrame:
+    """Columns of mixed shapes (normal, log-normal, counts, flags, rounded), some shifted."""
+    cols: dict[str, np.ndarray] = {}
+    for k in range(10):
+        mu = shifts.get(k, 0.0)
+        kind = k % 5
+        if kind == 0:
+            cols[f"f{k}"] = rng.normal(mu, 1.0, n)
+        elif kind == 1:
+            cols[f"f{k}"] = rng.lognormal(mu, 1.5, n)
+        elif kind == 2:
+            cols[f"f{k}"] = rng.poisson(3.0 * (1 + mu), n).astype(np.float64)
+        elif kind == 3:
+            cols[f"f{k}"] = (rng.random(n) < 0.3 + mu / 10).astype(np.float64)
+        else:
+            cols[f"f{k}"] = np.round(rng.normal(mu, 1.0, n), 2)
+    return pd.DataFrame(cols)
+
+
+WEEKS = {
+    "stable": {},
+    "mild drift": {0: 0.3, 4: 0.3, 5: 0.01, 6: 0.01, 9: 0.01},
+    "drifting": {0: 0.3, 1: 0.25, 2: 0.2, 3: 0.5, 4: 0.12, 6: 0.05, 7: 0.08},
+}
+
+
+@pytest.mark.parametrize("week", sorted(WEEKS))
+@pytest.mark.parametrize("n", [150, 2_000, 60_000])
+@pytest.mark.parametrize(
+    "thresholds",
+    [DriftThresholds(), DriftThresholds(alpha=0.05, min_ks=0.02), DriftThresholds(min_ks=0.0)],
+)
+def test_decisive_p_values_give_the_exact_gates_verdicts(
+    week: str, n: int, thresholds: DriftThresholds
+) -> None:
+    rng = np.random.default_rng([sorted(WEEKS).index(week), n])
+    ref, cur = _week(rng, n, {}), _week(rng, n + 7, WEEKS[week])
+    cols = list(ref.columns)
+    fast = feature_drift(ref, cur, cols, [], thresholds)
+    exact = feature_drift(ref, cur, cols, [], thresholds, p_values="exact")
+    assert [r.breached for r in fast] == [r.breached for r in exact]
+    for f, e in zip(fast, exact, strict=True):
+        assert f.statistic == e.statistic and f.psi == e.psi
+        assert not e.p_value_is_bound
+        if f.p_value_is_bound:
+            assert e.p_value <= f.p_value  # a true upper bound
+            # only where the exact tail could not change the verdict
+            assert f.statistic < thresholds.min_ks or f.p_value < thresholds.alpha
+        else:
+            assert f.p_value == e.p_value
+    # the same verdicts for the score gate
+    s_fast = score_drift(ref["f1"], cur["f1"], thresholds)
+    s_exact = score_drift(ref["f1"], cur["f1"], thresholds, p_values="exact")
+    assert s_fast.breached == s_exact.breached
+
+
+def test_exact_tail_is_computed_where_it_decides() -> None:
+    """Small samples, D above min_ks, the bound above alpha: only the exact tail can say."""
+    rng = np.random.default_rng(2)
+    ref = pd.DataFrame({"x": rng.normal(0, 1, 300)})
+    cur = pd.DataFrame({"x": rng.normal(0.2, 1, 300)})
+    (r,) = feature_drift(ref, cur, ["x"], [], DriftThresholds(alpha=0.095, min_ks=0.08))
+    want = stats.ks_2samp(ref["x"], cur["x"], method="asymp")
+    assert r.statistic >= 0.08
+    assert not r.p_value_is_bound
+    assert r.breached  # p = 0.093 < alpha = 0.095; the bound (0.0996) could not prove it
+    assert r.p_value == pytest.approx(want.pvalue, rel=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    d=st.floats(0.0, 1.0),
+    n1=st.integers(1, 2_000_000),
+    n2=st.integers(1, 2_000_000),
+)
+def test_dkw_bound_bounds_scipys_tail(d: float, n1: int, n2: int) -> None:
+    from churn_platform.domain.drift import _ks_bound, _ks_pvalue
+
+    args = (np.array([d]), np.array([n1], dtype=np.int64), np.array([n2], dtype=np.int64))
+    exact = float(_ks_pvalue(*args)[0])
+    assert np.isnan(exact) or exact <= float(_ks_bound(*args)[0]) * (1 + 1e-9)
