@@ -45,7 +45,14 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _horizons(text: str) -> tuple[int, ...]:
+HORIZONS_HELP = "horizons in days, comma-separated (default: domain.schema.DEFAULT_HORIZONS)"
+
+
+def _horizons(text: str | None) -> tuple[int, ...]:
+    if text is None:
+        from churn_platform.domain.schema import DEFAULT_HORIZONS
+
+        return DEFAULT_HORIZONS
     try:
         hs = tuple(sorted({int(x) for x in text.split(",") if x.strip()}))
     except ValueError:
@@ -92,7 +99,7 @@ def backtest(
     drop_columns: Annotated[str, typer.Option(help="comma-separated columns to ignore")] = "",
     test_size: Annotated[float, typer.Option(min=0.05, max=0.9)] = 0.3,
     seed: int = 0,
-    horizons: Annotated[str, typer.Option(help="horizons in days, e.g. 30,90,180")] = "30,90,180",
+    horizons: Annotated[str | None, typer.Option(help=HORIZONS_HELP)] = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="write metrics as JSON")] = None,
     min_events: Annotated[int, typer.Option(help="refuse to train on fewer churn events")] = 50,
 ) -> None:
@@ -152,7 +159,7 @@ def train(
     ] = None,
     n_customers: Annotated[int, typer.Option(help="simulator size when no config")] = 20_000,
     seed: int = 0,
-    horizons: str = "30,90,180",
+    horizons: Annotated[str | None, typer.Option(help=HORIZONS_HELP)] = None,
     changed_by: Annotated[str, typer.Option(help="who/what requested this training")] = "cli",
 ) -> None:
     """Train, log and register a model; it becomes `challenger` if it passes the gate."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from churn_platform.domain.schema import FeatureContract
+from churn_platform.domain.schema import DEFAULT_HORIZONS, FeatureContract
 from churn_platform.model.train import MODEL_NAMES, TrainConfig, TrainingResult, train_models
 
 
@@ -57,7 +57,7 @@ def run_backtest(
     *,
     test_size: float = 0.3,
     seed: int = 0,
-    horizons: tuple[int, ...] = (30, 90, 180),
+    horizons: tuple[int, ...] = DEFAULT_HORIZONS,
     min_events: int = 50,
     progress: Callable[[int, float], None] | None = None,
 ) -> BacktestReport:

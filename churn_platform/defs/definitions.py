@@ -11,27 +11,16 @@ from typing import Any
 
 from dagster import Definitions, EnvVar
 
-from churn_platform.defs.assets.features import customer_features
-from churn_platform.defs.assets.insights import (
-    performance_estimate,
-    retention_list_asset,
-    segment_monitoring,
+from churn_platform.defs import (
+    features,
+    insights,
+    monitoring,
+    observability,
+    promotion,
+    scoring,
+    training,
 )
-from churn_platform.defs.assets.monitoring import (
-    churn_labels,
-    delayed_evaluation,
-    feature_drift,
-    score_drift,
-)
-from churn_platform.defs.assets.observability import (
-    monitoring_metrics_export,
-    monitoring_metrics_export_schedule,
-)
-from churn_platform.defs.assets.scoring import churn_scores
-from churn_platform.defs.assets.training import churn_model, training_dataset
 from churn_platform.defs.io_managers import ParquetSnapshotIOManager
-from churn_platform.defs.jobs import training_job, weekly_scoring_job
-from churn_platform.defs.promotion import promote_model_job, reject_model_job, rollback_model_job
 from churn_platform.defs.resources import (
     ArtifactStoreResource,
     DataSourceResource,
@@ -40,9 +29,6 @@ from churn_platform.defs.resources import (
     NotifierResource,
     WarehouseResource,
 )
-from churn_platform.defs.schedules import quarterly_retraining_schedule, weekly_scoring_schedule
-from churn_platform.defs.sensors import retraining_sensor, run_failure_alert
-from churn_platform.defs.sharded import sharded_scoring_job
 
 
 def build_resources(*, as_env_vars: bool = True) -> dict[str, Any]:
@@ -78,36 +64,15 @@ def build_resources(*, as_env_vars: bool = True) -> dict[str, Any]:
     }
 
 
-ASSETS = [
-    customer_features,
-    training_dataset,
-    churn_model,
-    churn_scores,
-    churn_labels,
-    delayed_evaluation,
-    feature_drift,
-    score_drift,
-    monitoring_metrics_export,
-    performance_estimate,
-    segment_monitoring,
-    retention_list_asset,
-]
+CAPABILITIES = (features, training, scoring, monitoring, insights, promotion, observability)
+"""One package per capability under defs/, each listing its ASSETS, JOBS, SCHEDULES, SENSORS."""
+
+ASSETS = [a for c in CAPABILITIES for a in c.ASSETS]
 
 defs = Definitions(
     assets=ASSETS,
-    jobs=[
-        weekly_scoring_job,
-        training_job,
-        promote_model_job,
-        reject_model_job,
-        rollback_model_job,
-        sharded_scoring_job,
-    ],
-    schedules=[
-        weekly_scoring_schedule,
-        quarterly_retraining_schedule,
-        monitoring_metrics_export_schedule,
-    ],
-    sensors=[retraining_sensor, run_failure_alert],
+    jobs=[j for c in CAPABILITIES for j in c.JOBS],
+    schedules=[s for c in CAPABILITIES for s in c.SCHEDULES],
+    sensors=[s for c in CAPABILITIES for s in c.SENSORS],
     resources=build_resources(),
 )

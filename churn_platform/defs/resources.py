@@ -14,7 +14,7 @@ from dagster import ConfigurableResource
 
 from churn_platform.domain.drift import DriftThresholds
 from churn_platform.domain.policy import PolicyConfig
-from churn_platform.domain.schema import DEFAULT_CONTRACT, FeatureContract
+from churn_platform.domain.schema import DEFAULT_CONTRACT, DEFAULT_HORIZONS, FeatureContract
 from churn_platform.domain.simulator import CustomerSimulator, SimulatorConfig
 from churn_platform.io.artifacts import ArtifactStore
 from churn_platform.io.db import ensure_schema, make_engine
@@ -36,7 +36,7 @@ class WarehouseResource(ConfigurableResource):
 
     database_url: str | None = None
     db_schema: str = "churn"
-    horizons: list[int] = [30, 90, 180]  # noqa: RUF012 - pydantic field default
+    horizons: list[int] = list(DEFAULT_HORIZONS)  # noqa: RUF012 - pydantic field default
 
     def url(self) -> str:
         return self.database_url or resolve_runtime().database_url
@@ -118,7 +118,7 @@ class MonitoringResource(ConfigurableResource):
     drift_consecutive: int = 1
     cooldown_weeks: int = 4
     report_sample_rows: int = 5_000  # Evidently renders on a bounded sample
-    # Insight monitors (defs/assets/insights.py): segment columns to monitor one level (or
+    # Insight monitors (defs/insights/assets.py): segment columns to monitor one level (or
     # quantile band) at a time, the monthly revenue column behind revenue at risk, the size of
     # the weekly retention list, the |estimated - realised| C-index gap that fails the
     # performance-estimate check, and the smallest segment that is reported (not suppressed).

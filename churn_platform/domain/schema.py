@@ -43,6 +43,9 @@ __all__ = [
 ]
 
 CONTRACT_FORMAT_VERSION = 1
+DEFAULT_HORIZONS: tuple[int, ...] = (30, 90, 180)
+"""Days ahead the churn probabilities are predicted for (``churn_prob_<h>d``): the one place
+the defaults live (training, backtest, the predictions table, the Dagster resources, CLI)."""
 _MAX_EXAMPLES = 5
 
 # Names of the checks we attach to pandera columns; ``ContractViolation`` turns them into prose.

@@ -24,21 +24,12 @@ from dagster import (
 )
 
 from churn_platform.app.promotion import approve_challenger
-from churn_platform.defs.sensors import retraining_sensor
+from churn_platform.defs.scoring.jobs import WEEKLY_ASSETS
+from churn_platform.defs.training.sensors import retraining_sensor
 from churn_platform.io.registry import CHALLENGER
 
 QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-SCORING_SELECTION = [
-    "customer_features",
-    "churn_scores",
-    "churn_labels",
-    "delayed_evaluation",
-    "feature_drift",
-    "score_drift",
-    "performance_estimate",
-    "segment_monitoring",
-    "retention_list",
-]
+SCORING_SELECTION = list(WEEKLY_ASSETS)
 
 
 @dataclass(frozen=True)

@@ -27,10 +27,10 @@ from urllib.parse import quote
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
+from churn_platform.domain.schema import DEFAULT_HORIZONS as DEFAULT_HORIZONS
 from churn_platform.errors import StorageError
 
 DEFAULT_SCHEMA = "churn"
-DEFAULT_HORIZONS: tuple[int, ...] = (30, 90, 180)
 
 _HORIZON_COLUMN = re.compile(r"^churn_prob_(\d+)d$")
 

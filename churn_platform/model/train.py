@@ -18,7 +18,7 @@ import xgboost as xgb
 from lifelines import CoxPHFitter
 
 from churn_platform.domain.metrics import SurvivalEvaluation, evaluate_survival, km_survival_at
-from churn_platform.domain.schema import CategoricalFeature, FeatureContract
+from churn_platform.domain.schema import DEFAULT_HORIZONS, CategoricalFeature, FeatureContract
 from churn_platform.domain.survival import BreslowBaseline, breslow_baseline, xgboost_cox_label
 from churn_platform.errors import TrainingError
 from churn_platform.model.xgb_cox import XGBCoxModel, horizons_tuple, model_matrix
@@ -32,7 +32,7 @@ MODEL_NAMES = ("xgboost_cox", "coxph", "km_null")
 class TrainConfig:
     """Hyper-parameters and data rules for one training run."""
 
-    horizons: tuple[int, ...] = (30, 90, 180)
+    horizons: tuple[int, ...] = DEFAULT_HORIZONS
     validation_fraction: float = 0.2  # of the training part, for early stopping
     seed: int = 0
     learning_rate: float = 0.05

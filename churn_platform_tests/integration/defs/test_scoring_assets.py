@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from dagster import DagsterInstance, materialize
 
-from churn_platform.defs.assets.features import customer_features
-from churn_platform.defs.assets.scoring import churn_scores
-from churn_platform.defs.assets.training import churn_model, training_dataset
+from churn_platform.defs.features.assets import customer_features
 from churn_platform.defs.resources import WarehouseResource
+from churn_platform.defs.scoring.assets import churn_scores
+from churn_platform.defs.training.assets import churn_model, training_dataset
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import CHALLENGER, PRODUCTION
 from churn_platform_tests.integration.defs.conftest import TRAIN_AS_OF, query

@@ -13,7 +13,7 @@ from dagster import DagsterInstance, DagsterRunStatus, RunRequest, build_sensor_
 
 from churn_platform.defs.definitions import defs
 from churn_platform.defs.resources import MonitoringResource, WarehouseResource
-from churn_platform.defs.sensors import TAG_REQUESTED_WEEK, TAG_RUN_KEY, retraining_sensor
+from churn_platform.defs.training.sensors import TAG_REQUESTED_WEEK, TAG_RUN_KEY, retraining_sensor
 
 W0 = date(2025, 9, 1)
 
@@ -174,8 +174,8 @@ def test_run_failure_sends_a_critical_slack_alert(instance: DagsterInstance) -> 
 
     from dagster import DagsterEventType, build_run_status_sensor_context, job, op
 
+    from churn_platform.defs.observability.sensors import run_failure_alert
     from churn_platform.defs.resources import NotifierResource
-    from churn_platform.defs.sensors import run_failure_alert
 
     received: list[dict[str, Any]] = []
 

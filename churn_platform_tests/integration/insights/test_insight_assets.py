@@ -20,8 +20,8 @@ import pytest
 from dagster import DagsterInstance, materialize
 
 from churn_platform.app.model_card import MODEL_CARD_ARTIFACT
-from churn_platform.defs.assets.insights import ESTIMATE_CHECK, insights_store
 from churn_platform.defs.definitions import ASSETS
+from churn_platform.defs.insights.assets import ESTIMATE_CHECK, insights_store
 from churn_platform.defs.resources import MonitoringResource
 from churn_platform.entry.loop import QUIET, train_run
 from churn_platform_tests.integration.defs.conftest import make_resources

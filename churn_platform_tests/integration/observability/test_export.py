@@ -24,7 +24,7 @@ from dagster import (
 from prometheus_client.parser import text_string_to_metric_families
 
 from churn_platform.app.observability import registry_for
-from churn_platform.defs.assets.observability import (
+from churn_platform.defs.observability.assets import (
     DEFAULT_PUSH_JOB,
     PUSHGATEWAY_ENV,
     PushTarget,

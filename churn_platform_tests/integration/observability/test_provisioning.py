@@ -15,7 +15,7 @@ import sqlalchemy as sa
 import yaml
 
 from churn_platform.app.observability import build_metric_families
-from churn_platform.defs.assets.observability import DEFAULT_PUSH_JOB
+from churn_platform.defs.observability.assets import DEFAULT_PUSH_JOB
 from churn_platform.defs.resources import MonitoringResource
 from churn_platform_tests.integration.observability.render_docs_figure import OUTPUT, render
 from churn_platform_tests.integration.observability.test_metrics import _snapshot

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from dagster import materialize
 
-from churn_platform.defs.assets.monitoring import feature_drift, score_drift
+from churn_platform.defs.monitoring.assets import feature_drift, score_drift
 from churn_platform.defs.resources import MonitoringResource
 from churn_platform.domain.schema import DEFAULT_CONTRACT
 from churn_platform.io.registry import PRODUCTION

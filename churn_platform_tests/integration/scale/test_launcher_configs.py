@@ -100,7 +100,7 @@ def test_ecs_launcher_per_run_resources() -> None:
     settings = _load("dagster.ecs.yaml")["run_launcher"]["config"]
     resources = settings["run_resources"]
     assert int(resources["cpu"]) >= 256 and int(resources["memory"]) >= 512
-    from churn_platform.defs.sharded import sharded_scoring_job
+    from churn_platform.defs.scoring.sharded import sharded_scoring_job
 
     tags = sharded_scoring_job.tags
     assert int(tags["ecs/cpu"]) > int(resources["cpu"])  # the sharded job asks for a bigger task

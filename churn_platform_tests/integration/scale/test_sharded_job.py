@@ -19,11 +19,11 @@ import pytest
 from dagster import DagsterEventType, DagsterInstance, materialize
 
 from churn_platform.app.scoring import Lineage, chunks, now_utc, score_and_write, snapshot_id
-from churn_platform.defs.assets.features import customer_features
-from churn_platform.defs.assets.scoring import churn_scores, code_version
-from churn_platform.defs.assets.training import churn_model, training_dataset
+from churn_platform.defs.features.assets import customer_features
 from churn_platform.defs.resources import MlflowResource
-from churn_platform.defs.sharded import sharded_scoring_job
+from churn_platform.defs.scoring.assets import churn_scores, code_version
+from churn_platform.defs.scoring.sharded import sharded_scoring_job
+from churn_platform.defs.training.assets import churn_model, training_dataset
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import PRODUCTION, ModelRegistry
 from churn_platform.io.sharding import ShardStager

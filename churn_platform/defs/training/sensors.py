@@ -1,4 +1,4 @@
-"""Sensors: request retraining when monitors breach; alert on failed runs.
+"""Request retraining when the monitors breach.
 
 The decision itself lives in pure code (``domain/policy.py``): consecutive-breach counting,
 cooldown after a retrain, and a run key derived from the breach (plus an attempt number, so a
@@ -12,21 +12,18 @@ from dagster import (
     DagsterInstance,
     DagsterRunStatus,
     DefaultSensorStatus,
-    RunFailureSensorContext,
     RunRequest,
     RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
-    run_failure_sensor,
     sensor,
 )
 
 from churn_platform.app.monitoring import policy_observations
-from churn_platform.defs.jobs import training_job
-from churn_platform.defs.resources import MonitoringResource, NotifierResource, WarehouseResource
+from churn_platform.defs.resources import MonitoringResource, WarehouseResource
+from churn_platform.defs.training.jobs import training_job
 from churn_platform.domain.policy import RetrainRecord, RetrainStatus, decide
-from churn_platform.io.notify import Notification
 
 TAG_RUN_KEY = "churn/run_key"
 TAG_REQUESTED_WEEK = "churn/requested_week"
@@ -101,19 +98,3 @@ def retraining_sensor(
         return SensorResult(skip_reason=result)
     context.log.info("requesting retraining: %s", result.tags.get("churn/retrain_reason"))
     return SensorResult(run_requests=[result])
-
-
-@run_failure_sensor(
-    default_status=DefaultSensorStatus.RUNNING,
-    description="Critical alert (Slack) when any churn_platform run fails.",
-)
-def run_failure_alert(context: RunFailureSensorContext, notifier: NotifierResource) -> None:
-    run = context.dagster_run
-    notifier.notifier().send(
-        Notification(
-            title=f"Run failed: {run.job_name}",
-            text=context.failure_event.message or "no message",
-            severity="critical",
-            fields={"run_id": run.run_id, "partition": run.tags.get("dagster/partition", "-")},
-        )
-    )

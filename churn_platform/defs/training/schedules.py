@@ -1,19 +1,8 @@
-"""Schedules: score every Monday morning; retrain every quarter even without an alert."""
+"""Retrain every quarter, even without an alert."""
 
-from dagster import (
-    RunRequest,
-    ScheduleEvaluationContext,
-    build_schedule_from_partitioned_job,
-    schedule,
-)
+from dagster import RunRequest, ScheduleEvaluationContext, schedule
 
-from churn_platform.defs.jobs import training_job, weekly_scoring_job
-
-weekly_scoring_schedule = build_schedule_from_partitioned_job(
-    weekly_scoring_job,
-    hour_of_day=6,
-    description="Every Monday 06:00 UTC: score the week that starts that day.",
-)
+from churn_platform.defs.training.jobs import training_job
 
 
 @schedule(

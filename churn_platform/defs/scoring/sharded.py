@@ -31,9 +31,9 @@ from dagster import (
 )
 
 from churn_platform.app.scoring import DEFAULT_CHUNK_ROWS, Lineage, chunks, now_utc, snapshot_id
-from churn_platform.defs.assets.scoring import code_version
 from churn_platform.defs.partitions import week_of, weekly_partitions
 from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
+from churn_platform.defs.scoring.assets import code_version
 from churn_platform.errors import DataContractError, ModelNotFoundError
 from churn_platform.io.registry import PRODUCTION
 from churn_platform.io.sharding import ShardStager, ShardTask, StagedShard, shard_slice

@@ -1,0 +1,15 @@
+"""The training job: training set → model version (challenger if it passes the gate)."""
+
+from __future__ import annotations
+
+from dagster import AssetSelection, define_asset_job
+
+TRAINING_ASSETS: tuple[str, ...] = ("training_dataset", "churn_model")
+
+training_job = define_asset_job(
+    "training_job",
+    selection=AssetSelection.assets(*TRAINING_ASSETS),
+    description="Build the training set, train XGBoost Cox + lifelines baseline, register the "
+    "version and make it the challenger if it passes the validation gate.",
+    tags={"churn/job": "training"},
+)
