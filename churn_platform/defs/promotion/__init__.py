@@ -2,7 +2,11 @@
 
 from typing import Any
 
-from churn_platform.defs.promotion.jobs import promote_model_job, reject_model_job, rollback_model_job
+from churn_platform.defs.promotion.jobs import (
+    promote_model_job,
+    reject_model_job,
+    rollback_model_job,
+)
 
 ASSETS: list[Any] = []
 JOBS = [promote_model_job, reject_model_job, rollback_model_job]
