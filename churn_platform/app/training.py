@@ -19,10 +19,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from churn_platform.app.model_card import CardContext, Champion, publish_model_card
 from churn_platform.app.promotion import nominate, notify_safely
+from churn_platform.domain.bootstrap import (
+    Interval,
+    PairedComparison,
+    c_index_interval,
+    paired_c_index,
+)
 from churn_platform.domain.schema import FeatureContract
 from churn_platform.errors import ChurnPlatformError
 from churn_platform.io.notify import Notification, Notifier
@@ -44,6 +51,7 @@ from churn_platform.model.xgb_cox import plain_features
 log = logging.getLogger(__name__)
 
 REFERENCE_SAMPLE_ROWS = 50_000
+SNAPSHOT_WEEK = "snapshot_week"  # set by cohort stacking: the week a row was observed
 
 
 @dataclass(frozen=True)
@@ -173,22 +181,61 @@ def challenger_notification(
 
 def _champion(
     registry: ModelRegistry, result: TrainingResult, contract: FeatureContract, config: TrainConfig
-) -> tuple[Champion | None, str]:
+) -> tuple[Champion | None, str, np.ndarray | None]:
     """The production model scored once on the challenger's holdout (None if there is none or
-    it cannot score it; then the second value says why, for the gate's reasons)."""
+    it cannot score it; then the second value says why, for the gate's reasons). The third
+    value is its risk score per holdout row, for the paired comparison."""
     try:
         champion = registry.load(PRODUCTION)
     except ChurnPlatformError:
-        return None, ""
+        return None, "", None
     try:
+        pred = champion.predict(result.test_frame[list(contract.feature_names)])
         ev = evaluate_predictor(
-            champion.predict, result.train_frame, result.test_frame, contract, config.horizons
+            lambda _: pred, result.train_frame, result.test_frame, contract, config.horizons
         )
     except ChurnPlatformError as exc:
         note = f"production v{champion.version} could not score the holdout: {exc}"
         log.warning(note)
-        return None, note
-    return Champion(champion.version, ev), ""
+        return None, note, None
+    return Champion(champion.version, ev), "", np.asarray(pred["risk_score"], dtype=float)
+
+
+def like_for_like(
+    test: pd.DataFrame,
+    contract: FeatureContract,
+    champion_risk: np.ndarray | None,
+    challenger_risk: np.ndarray,
+    *,
+    seed: int = 0,
+) -> tuple[Interval | None, PairedComparison | None, PairedComparison | None, str]:
+    """Holdout C-index interval of the challenger, and production vs challenger on the same
+    held-out customers (paired bootstrap), overall and on the most recent cohort (rows of the
+    latest ``snapshot_week`` when the training set stacks cohorts). The last value is a note
+    for the gate's reasons when a comparison could not be made."""
+    dur = test[contract.duration_column].to_numpy(float)
+    ev = test[contract.event_column].to_numpy(int)
+    try:
+        own = c_index_interval(dur, ev, challenger_risk, seed=seed)
+    except ValueError:
+        own = None
+    if champion_risk is None:
+        return own, None, None, ""
+    try:
+        overall = paired_c_index(dur, ev, champion_risk, challenger_risk, seed=seed)
+    except ValueError as exc:
+        return own, None, None, f"no like-for-like comparison: {exc}"
+    recent = None
+    note = ""
+    if SNAPSHOT_WEEK in test.columns and test[SNAPSHOT_WEEK].nunique() > 1:
+        mask = (test[SNAPSHOT_WEEK] == test[SNAPSHOT_WEEK].max()).to_numpy()
+        try:
+            recent = paired_c_index(
+                dur[mask], ev[mask], champion_risk[mask], challenger_risk[mask], seed=seed
+            )
+        except ValueError as exc:
+            note = f"most recent cohort not compared: {exc}"
+    return own, overall, recent, note
 
 
 def train_and_register(
@@ -221,15 +268,27 @@ def train_and_register(
     """
     result = train_models(data, contract, config, progress=progress)
     evals = result.evaluations
-    champion, champion_note = _champion(registry, result, contract, config)
+    champion, champion_note, champion_risk = _champion(registry, result, contract, config)
+    own, overall, recent, compare_note = like_for_like(
+        result.test_frame,
+        contract,
+        champion_risk,
+        result.model.predict_frame(result.test_frame)["risk_score"].to_numpy(float),
+        seed=config.seed,
+    )
     gate = gate_decision(
         evals["xgboost_cox"],
         evals["km_null"],
         champion.evaluation if champion is not None else None,
         gate_config,
+        comparison=overall,
+        recent=recent,
     )
-    if champion_note:
-        gate = GateResult(gate.passed, (*gate.reasons, champion_note), gate.metrics)
+    notes = tuple(n for n in (champion_note, compare_note) if n)
+    extra = {}
+    if own is not None:
+        extra = {"challenger_c_index_low": own.low, "challenger_c_index_high": own.high}
+    gate = GateResult(gate.passed, (*gate.reasons, *notes), {**gate.metrics, **extra})
     pool = result.train_frame if reference_features is None else reference_features
     reference = pool.sample(n=min(REFERENCE_SAMPLE_ROWS, len(pool)), random_state=config.seed)
     run_tags = {"churn.gate_passed": str(gate.passed), **(tags or {})}

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -101,3 +102,16 @@ def breslow_baseline(
     increments = events_at[keep] / at_risk[keep]
     cumhaz = np.cumsum(increments) * np.exp(-shift)
     return BreslowBaseline(times=uniq[keep], cumulative_hazard=cumhaz)
+
+
+def snapshot_weights(ids: pd.Series) -> np.ndarray:
+    """Row weights ``1 / (number of rows of that customer)`` for stacked weekly cohorts.
+
+    Stacking cohorts (each censored at the as-of date) lets customers observed after a change
+    contribute their partial follow-up, but a customer present in k cohorts appears k times with
+    overlapping follow-up. Weighting each row by 1/k makes every customer count once in total,
+    so long-lived (low-risk) customers, who sit in every cohort, do not dominate the fit and
+    the effective sample size is not overstated. All weights are 1 for a single cohort.
+    """
+    counts = ids.map(ids.value_counts())
+    return (1.0 / counts.to_numpy(dtype=float)).astype(float)

@@ -8,6 +8,7 @@ feature contract with targets (``FeatureContract.validate(df, with_target=True)`
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,12 @@ from lifelines import CoxPHFitter
 
 from churn_platform.domain.metrics import SurvivalEvaluation, evaluate_survival, km_survival_at
 from churn_platform.domain.schema import DEFAULT_HORIZONS, CategoricalFeature, FeatureContract
-from churn_platform.domain.survival import BreslowBaseline, breslow_baseline, xgboost_cox_label
+from churn_platform.domain.survival import (
+    BreslowBaseline,
+    breslow_baseline,
+    snapshot_weights,
+    xgboost_cox_label,
+)
 from churn_platform.errors import TrainingError
 from churn_platform.model.xgb_cox import XGBCoxModel, horizons_tuple, model_matrix
 
@@ -165,6 +171,14 @@ def holdout_mask(ids: pd.Series, fraction: float, seed: int) -> np.ndarray:
     return np.asarray((hashed % np.uint64(10_000)) < np.uint64(round(fraction * 10_000)))
 
 
+def _weights(df: pd.DataFrame, contract: FeatureContract) -> np.ndarray | None:
+    """1/snapshots per customer when stacked cohorts repeat customers, else None (all 1)."""
+    ids = df[contract.id_column]
+    if not ids.duplicated().any():
+        return None
+    return snapshot_weights(ids)
+
+
 def fit_xgb_cox(
     train: pd.DataFrame,
     validation: pd.DataFrame,
@@ -177,11 +191,13 @@ def fit_xgb_cox(
     dtrain = xgb.DMatrix(
         model_matrix(train, contract),
         label=xgboost_cox_label(train[dur], train[ev]),
+        weight=_weights(train, contract),
         enable_categorical=True,
     )
     dval = xgb.DMatrix(
         model_matrix(validation, contract),
         label=xgboost_cox_label(validation[dur], validation[ev]),
+        weight=_weights(validation, contract),
         enable_categorical=True,
     )
     params = {
@@ -244,7 +260,18 @@ def fit_coxph(train: pd.DataFrame, contract: FeatureContract, config: TrainConfi
         _event=train[contract.event_column].to_numpy(dtype=int),
     )
     fitter = CoxPHFitter(penalizer=config.coxph_penalizer)
-    fitter.fit(frame, duration_col="_duration", event_col="_event")
+    weights = _weights(train, contract)
+    if weights is None:
+        fitter.fit(frame, duration_col="_duration", event_col="_event")
+    else:
+        with warnings.catch_warnings():  # non-integer weights are intended (1/snapshots)
+            warnings.simplefilter("ignore")
+            fitter.fit(
+                frame.assign(_weight=weights),
+                duration_col="_duration",
+                event_col="_event",
+                weights_col="_weight",
+            )
     return CoxPHBaseline(fitter=fitter, contract=contract, columns=columns)
 
 

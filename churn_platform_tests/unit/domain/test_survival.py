@@ -59,3 +59,14 @@ def test_to_days_and_cox_label() -> None:
 def test_baseline_needs_an_event() -> None:
     with pytest.raises(ValueError, match="without any observed event"):
         breslow_baseline([1, 2], [0, 0], [0, 0])
+
+
+def test_snapshot_weights_make_each_customer_count_once() -> None:
+    import pandas as pd
+
+    from churn_platform.domain.survival import snapshot_weights
+
+    ids = pd.Series([1, 2, 2, 3, 3, 3])
+    w = snapshot_weights(ids)
+    assert list(w) == pytest.approx([1, 0.5, 0.5, 1 / 3, 1 / 3, 1 / 3])
+    assert pd.Series(w).groupby(ids.to_numpy()).sum().tolist() == pytest.approx([1, 1, 1])

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
+from churn_platform.domain.bootstrap import Interval, PairedComparison
 from churn_platform.domain.metrics import SurvivalEvaluation
-from churn_platform.model.gate import GateConfig, gate_decision
+from churn_platform.model.gate import DEFAULT_CHECKS, CheckResult, GateConfig, gate_decision
 
 
 def ev(c: float, brier90: float) -> SurvivalEvaluation:
@@ -43,3 +46,58 @@ def test_fails_when_losing_to_production_beyond_margin() -> None:
 def test_small_regression_within_margin_passes() -> None:
     result = gate_decision(ev(0.755, 0.08), NULL, ev(0.76, 0.08), GateConfig(max_c_regression=0.01))
     assert result.passed
+
+
+def _cmp(diff: float, low: float, high: float, n: int = 500) -> PairedComparison:
+    return PairedComparison(
+        a=Interval(0.80, 0.78, 0.82),
+        b=Interval(0.80 + diff, 0.78 + diff, 0.82 + diff),
+        difference=Interval(diff, low, high),
+        n=n,
+        n_events=100,
+        resamples=200,
+    )
+
+
+def _ev(c: float) -> SurvivalEvaluation:
+    return ev(c, 0.08)
+
+
+@pytest.mark.parametrize(
+    ("overall", "recent", "passed", "needle"),
+    [
+        ((0.002, -0.01, 0.014), (0.01, -0.01, 0.03), True, "not significantly worse"),
+        ((-0.02, -0.03, -0.01), (0.01, -0.01, 0.03), False, "significantly worse than production"),
+        ((0.0, -0.01, 0.01), (-0.03, -0.05, -0.01), False, "worse on the most recent"),
+        ((0.0, -0.01, 0.01), (-0.02, -0.05, 0.01), False, "worse on the most recent"),
+        ((0.0, -0.01, 0.01), (-0.004, -0.03, 0.02), True, "not worse on the most recent"),
+    ],
+)
+def test_like_for_like_rules_say_why(
+    overall: tuple[float, float, float],
+    recent: tuple[float, float, float],
+    passed: bool,
+    needle: str,
+) -> None:
+    result = gate_decision(
+        _ev(0.8),
+        _ev(0.5),
+        _ev(0.8),
+        GateConfig(),
+        comparison=_cmp(*overall),
+        recent=_cmp(*recent, n=100),
+    )
+    assert result.passed is passed
+    assert any(needle in r for r in result.reasons), result.reasons
+    assert any("95% CI" in r for r in result.reasons)
+    assert result.metrics["comparison.c_index_diff"] == overall[0]
+
+
+def test_checks_are_a_list_new_rules_slot_in() -> None:
+    def never(inputs: object, config: GateConfig) -> CheckResult:
+        return CheckResult(False, "calibration: ICI too high", {"ici": 0.2})
+
+    result = gate_decision(_ev(0.8), _ev(0.5), None, checks=(*DEFAULT_CHECKS, never))
+    assert not result.passed
+    assert result.reasons[-1] == "calibration: ICI too high"
+    assert result.metrics["ici"] == 0.2

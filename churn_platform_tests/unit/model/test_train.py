@@ -128,3 +128,17 @@ def test_top_drivers_json_equals_reference_construction(seed: int, k: int) -> No
     got = top_drivers_json(contrib, k)
     assert got.index.equals(contrib.index)
     assert got.tolist() == _reference_top_drivers(contrib, k)
+
+
+def test_stacked_cohorts_with_repeated_customers_train_weighted(
+    small_frame: pd.DataFrame,
+) -> None:
+    """A customer present in two cohorts contributes two rows weighted 1/2 each, and never
+    straddles the train/test split (the holdout is a hash of the id)."""
+    later = small_frame.sample(frac=0.6, random_state=1).copy()
+    later["duration_days"] = (later["duration_days"] * 0.5).clip(lower=0.5)
+    stacked = pd.concat([small_frame, later], ignore_index=True)
+    result = train_models(stacked, DEFAULT_CONTRACT, TrainConfig(min_events=20, max_rounds=50))
+    train_ids = set(result.train_frame["customer_id"])
+    assert train_ids.isdisjoint(set(result.test_frame["customer_id"]))
+    assert result.evaluations["xgboost_cox"].c_index > 0.6
