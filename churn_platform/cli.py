@@ -327,7 +327,9 @@ def serve(
     alias: Annotated[str, typer.Option(help="registry alias to serve")] = "production",
     refresh_seconds: Annotated[float, typer.Option(help="alias re-check interval")] = 30.0,
 ) -> None:
-    """Real-time scoring endpoint (FastAPI): POST /v1/score, /healthz, /metrics."""
+    """Real-time scoring endpoint (FastAPI): POST /v1/score, /healthz, /metrics.
+
+    Needs CHURN_API_KEY (clients send it in the X-API-Key header)."""
     import uvicorn
 
     from churn_platform.io.registry import ModelRegistry

@@ -61,3 +61,7 @@ class InvalidActorError(ChurnPlatformError):
 
 class TransitionFailedError(ChurnPlatformError):
     """Applying a transition to MLflow or the ledger failed; the changes were rolled back."""
+
+
+class ConfigurationError(ChurnPlatformError):
+    """A required setting (API key, URL, port, folder) is missing, malformed or unusable."""

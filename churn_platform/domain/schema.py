@@ -14,6 +14,12 @@ The only conversions applied are lossless dtype widenings (``int32`` → ``int64
 ``float64`` for a float feature, a whole-number ``float`` column → ``int64`` for an integer
 feature) so that a CSV column of whole numbers satisfies a float feature.
 
+A numeric value must also be one the model and the tables can hold (:data:`FLOAT32_MAX`,
+:data:`INT64_MIN`/:data:`INT64_MAX`): XGBoost reads every feature as ``float32`` (``1e39`` would
+become ``inf`` inside the booster) and integer features are stored as ``int64`` (a ``uint64`` of
+``2**63`` would wrap to a negative number). Such values, booleans in a numeric column and
+fractions in an integer column are named errors, never converted.
+
 Pure domain code: no I/O.
 """
 
@@ -48,6 +54,12 @@ DEFAULT_HORIZONS: tuple[int, ...] = (30, 90, 180)
 the defaults live (training, backtest, the predictions table, the Dagster resources, CLI)."""
 _MAX_EXAMPLES = 5
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+"""Largest magnitude a float feature may take: XGBoost converts its input to ``float32``."""
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+"""Bounds of an integer feature (stored and scored as ``int64``)."""
+
 # Names of the checks we attach to pandera columns; ``ContractViolation`` turns them into prose.
 _CHECK_FINITE = "finite_values"
 _CHECK_RANGE = "allowed_range"
@@ -57,6 +69,11 @@ _CHECK_TEXT_DTYPE = "text_dtype"
 _CHECK_NUMERIC_DTYPE = "numeric_dtype"
 _CHECK_POSITIVE_DURATION = "positive_duration"
 _CHECK_EVENT = "event_is_0_or_1"
+_CHECK_FLOAT32 = "within_float32"
+_CHECK_INT64 = "within_int64"
+_CHECK_NOT_BOOL = "not_boolean"
+# Checks whose line already explains why the column could not take the contract's dtype.
+_EXPLAINS_DTYPE = frozenset({_CHECK_INT64, _CHECK_NOT_BOOL})
 
 
 # --------------------------------------------------------------------------------------------
@@ -91,6 +108,24 @@ class NumericFeature:
         if self.max is not None:
             return f"<= {_fmt_number(self.max)}"
         return "any finite value"
+
+    def storable_bounds(self) -> tuple[float | int, float | int]:
+        """The inclusive range a value must lie in: the contract's range intersected with what
+        the model reads (``float32``) or the table stores (``int64``) for this feature."""
+        if self.integer:
+            lo: float | int = INT64_MIN
+            hi: float | int = INT64_MAX
+            if self.min is not None:
+                lo = max(lo, math.ceil(self.min))
+            if self.max is not None:
+                hi = min(hi, math.floor(self.max))
+            return lo, hi
+        lo, hi = -FLOAT32_MAX, FLOAT32_MAX
+        if self.min is not None:
+            lo = max(lo, self.min)
+        if self.max is not None:
+            hi = min(hi, self.max)
+        return lo, hi
 
 
 @dataclass(frozen=True)
@@ -299,6 +334,7 @@ class FeatureContract:
                 checks=[
                     _numeric_dtype_check(),
                     _finite_check(),
+                    _float32_check(),
                     pa.Check(
                         lambda s: _as_float(s).gt(0) | ~np.isfinite(_as_float(s)),
                         name=_CHECK_POSITIVE_DURATION,
@@ -320,9 +356,11 @@ class FeatureContract:
             )
         for f in self.features:
             if isinstance(f, NumericFeature):
-                checks = [_finite_check()]
+                checks = [_not_bool_check(), _finite_check()]
                 if f.integer:
-                    checks.append(_integer_check())
+                    checks += [_integer_check(), _int64_check()]
+                else:
+                    checks.append(_float32_check())
                 if f.min is not None or f.max is not None:
                     checks.append(_range_check(f))
                 columns[f.name] = pa.Column(
@@ -440,12 +478,17 @@ class ContractViolation(DataContractError):
                 cases["check"].isin([_CHECK_INTEGER, "not_nullable", _CHECK_FINITE]), "column"
             ]
         )
+        # A bool, uint64 or oversized value kept the column off int64/float64: its own line
+        # names the values, the dtype line would only repeat it.
+        explained_dtype = set(cases.loc[cases["check"].isin(_EXPLAINS_DTYPE), "column"])
         records: list[dict[str, Any]] = []
         for (column, check), group in cases.groupby(["column", "check"], sort=False):
             rows = [i for i in group["index"].tolist() if i is not None and not _is_missing(i)]
             rows = _sorted_by_position(list(dict.fromkeys(rows)), df.index)
             if check == _CHECK_LEVELS and column in text_dtype_failed:
                 continue  # the wrong dtype already explains why no value is a known level
+            if str(check).startswith("dtype(") and column in explained_dtype:
+                continue
             if (
                 check == "dtype('int64')"
                 and column in explained_float
@@ -534,6 +577,21 @@ def _describe(
         )
     if check == _CHECK_INTEGER:
         return f"{col}: {n} row{_s(n)} with non-integer values {shown}{where}"
+    if check == _CHECK_FLOAT32:
+        return (
+            f"{col}: {n} row{_s(n)} beyond the float32 range the model reads "
+            f"(|x| <= {FLOAT32_MAX:.7g}): values {shown}{where}"
+        )
+    if check == _CHECK_INT64:
+        return (
+            f"{col}: {n} row{_s(n)} beyond the int64 range of an integer feature "
+            f"[{INT64_MIN}, {INT64_MAX}]: values {shown}{where}"
+        )
+    if check == _CHECK_NOT_BOOL:
+        return (
+            f"{col}: {n} row{_s(n)} with boolean values {shown}{where} in a numeric feature; "
+            "convert them to 0/1 explicitly or declare the column categorical"
+        )
     if check == _CHECK_LEVELS and isinstance(feature, CategoricalFeature):
         return (
             f"{col}: {n} row{_s(n)} with unknown category levels {shown}{where}; "
@@ -697,7 +755,19 @@ def _as_float(s: pd.Series) -> pd.Series:
     dtype check, not here)."""
     if pd.api.types.is_bool_dtype(s.dtype):
         return s.astype("float64")
-    return pd.to_numeric(s, errors="coerce").astype("float64")
+    try:
+        return pd.to_numeric(s, errors="coerce").astype("float64")
+    except (OverflowError, TypeError, ValueError):
+        # An object column holding an int beyond float64 (10**400): such a value becomes NaN
+        # here and is named by the dtype check; the rest are range-checked as usual.
+        return pd.Series([_to_float_or_nan(v) for v in s], index=s.index, dtype="float64")
+
+
+def _to_float_or_nan(v: Any) -> float:
+    try:
+        return float(v)
+    except (OverflowError, TypeError, ValueError):
+        return math.nan
 
 
 def _finite_check() -> pa.Check:
@@ -705,6 +775,59 @@ def _finite_check() -> pa.Check:
         lambda s: ~np.isinf(_as_float(s)),
         name=_CHECK_FINITE,
     )
+
+
+def _float32_check() -> pa.Check:
+    """|x| <= FLOAT32_MAX: XGBoost reads features (and the label) as float32, so a larger finite
+    value would turn into inf inside the booster."""
+    return pa.Check(
+        lambda s: ~np.isfinite(_as_float(s)) | (np.abs(_as_float(s)) <= FLOAT32_MAX),
+        name=_CHECK_FLOAT32,
+    )
+
+
+def _int64_check() -> pa.Check:
+    """Whole values that do not fit int64 (uint64 >= 2**63, huge Python ints, floats >= 2**63)."""
+
+    def fits(s: pd.Series) -> pd.Series:
+        dtype = s.dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            return pd.Series(True, index=s.index)
+        if pd.api.types.is_unsigned_integer_dtype(dtype):
+            return pd.Series(s.to_numpy() <= np.uint64(INT64_MAX), index=s.index)
+        if pd.api.types.is_integer_dtype(dtype):
+            return pd.Series(True, index=s.index)
+        if pd.api.types.is_object_dtype(dtype):
+            return s.map(_fits_int64).astype(bool)
+        x = _as_float(s)
+        # float(2**63) is the first float above INT64_MAX; NaN/inf have their own checks
+        return ~np.isfinite(x) | ((x >= float(INT64_MIN)) & (x < 2.0**63))
+
+    return pa.Check(fits, name=_CHECK_INT64)
+
+
+def _fits_int64(v: Any) -> bool:
+    if isinstance(v, bool | np.bool_):
+        return True  # reported by the boolean check
+    if isinstance(v, int | np.integer):
+        return INT64_MIN <= int(v) <= INT64_MAX
+    if isinstance(v, float | np.floating) and math.isfinite(float(v)):
+        return float(INT64_MIN) <= float(v) < 2.0**63
+    return True
+
+
+def _not_bool_check() -> pa.Check:
+    """A boolean in a numeric feature is a type change (a flag column re-typed upstream), not a
+    number: refused with the value rather than read as 0/1."""
+
+    def not_bool(s: pd.Series) -> pd.Series:
+        if pd.api.types.is_bool_dtype(s.dtype):
+            return pd.Series(False, index=s.index) | s.isna()
+        if pd.api.types.is_object_dtype(s.dtype):
+            return ~s.map(lambda v: isinstance(v, bool | np.bool_)).astype(bool)
+        return pd.Series(True, index=s.index)
+
+    return pa.Check(not_bool, name=_CHECK_NOT_BOOL)
 
 
 def _numeric_dtype_check() -> pa.Check:
@@ -739,21 +862,58 @@ def _range_check(f: NumericFeature) -> pa.Check:
 def _widen(s: pd.Series, *, integer: bool) -> pd.Series:
     """Widen numeric dtypes losslessly to float64/int64; leave anything else untouched."""
     dtype = s.dtype
-    if pd.api.types.is_bool_dtype(dtype):
-        return s.astype("int64") if integer and not s.isna().any() else s
-    if not pd.api.types.is_numeric_dtype(dtype):
-        return s
+    if pd.api.types.is_object_dtype(dtype):
+        return _widen_plain_numbers(s, integer=integer)
+    if pd.api.types.is_bool_dtype(dtype) or not pd.api.types.is_numeric_dtype(dtype):
+        return s  # booleans and text are reported by the checks, never reinterpreted
     if pd.api.types.is_integer_dtype(dtype):
         if s.isna().any():  # nullable Int64 with <NA>: NaN is reported, keep values visible
             return pd.Series(s.to_numpy("float64", na_value=np.nan), index=s.index, name=s.name)
+        if (
+            integer
+            and pd.api.types.is_unsigned_integer_dtype(dtype)
+            and bool((s.to_numpy() > np.uint64(INT64_MAX)).any())
+        ):
+            return s  # uint64 >= 2**63 would wrap to a negative int64: reported, not cast
         return s.astype("int64" if integer else "float64")
     # float (numpy or nullable Float64)
     as_float = pd.Series(s.to_numpy("float64", na_value=np.nan), index=s.index, name=s.name)
     if integer:
         finite = np.isfinite(as_float)
-        if finite.all() and (as_float == np.round(as_float)).all():
+        fits = (as_float >= float(INT64_MIN)) & (as_float < 2.0**63)
+        if finite.all() and fits.all() and (as_float == np.round(as_float)).all():
             return as_float.astype("int64")
     return as_float
+
+
+def _widen_plain_numbers(s: pd.Series, *, integer: bool) -> pd.Series:
+    """An object column of Python/numpy numbers (a JSON or driver round trip) as float64/int64,
+    the same widening a numeric column gets; anything else (text, booleans, missing values,
+    ints beyond int64/float64) is left for the checks to name."""
+    values = s.tolist()
+    if not values or not all(
+        isinstance(v, int | float | np.integer | np.floating) and not isinstance(v, bool | np.bool_)
+        for v in values
+    ):
+        return s
+    if integer:
+        if all(isinstance(v, int | np.integer) and _fits_int64(v) for v in values):
+            return pd.Series(
+                np.array([int(v) for v in values], dtype=np.int64), index=s.index, name=s.name
+            )
+        if all(isinstance(v, int | np.integer) for v in values):
+            return s  # an int beyond int64: the int64 check quotes it exactly
+        try:
+            as_float = pd.Series(np.array(values, dtype=np.float64), index=s.index, name=s.name)
+        except OverflowError:
+            return s
+        return _widen(as_float, integer=True)
+    try:
+        return pd.Series(
+            np.array([float(v) for v in values], dtype=np.float64), index=s.index, name=s.name
+        )
+    except OverflowError:
+        return s
 
 
 def _is_missing(v: Any) -> bool:
@@ -815,12 +975,23 @@ def _fmt_number(x: float) -> str:
     return f"{x:g}"
 
 
+_MAX_VALUE_CHARS = 40
+"""Longest example value quoted in a message; longer ones are cut (a 2 MB cell is not copied)."""
+
+
 def _fmt_value(v: Any) -> str:
     if isinstance(v, str):
-        return repr(v)
-    if isinstance(v, float | np.floating):
-        return f"{float(v):g}"
-    return str(v)
+        text = repr(v)
+    elif isinstance(v, float | np.floating):
+        text = f"{float(v):g}"
+    else:
+        try:
+            text = str(v)
+        except ValueError:  # int beyond Python's str() digit limit
+            text = f"<{type(v).__name__} too long to print>"
+    if len(text) > _MAX_VALUE_CHARS:
+        text = f"{text[: _MAX_VALUE_CHARS - 1]}… ({len(text)} chars)"
+    return text
 
 
 def _fmt_values(values: Sequence[Any], limit: int = _MAX_EXAMPLES) -> str:

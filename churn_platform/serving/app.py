@@ -10,7 +10,8 @@ The request body is validated by a pydantic model generated from the *loaded mod
 contract, so a retrained model with new features or levels changes the accepted input with it:
 
 * numeric feature → ``float`` (``int`` for integer features) with ``ge``/``le`` from the contract's
-  range, finite only, strict (text such as ``"12"`` is refused, never coerced);
+  range intersected with what the model reads (``float32``) and the table stores (``int64``),
+  finite only, strict (text such as ``"12"`` or ``true`` is refused, never coerced);
 * categorical feature → ``Literal`` of the declared levels;
 * unknown fields are refused (``extra="forbid"``).
 
@@ -20,12 +21,19 @@ A bad body gets FastAPI's standard 422 response whose ``detail[].loc`` names the
 Endpoints: ``POST /v1/score``, ``GET /v1/schema`` (the JSON schema of the current request body),
 ``GET /healthz`` (200 + model version when a model is loaded, else 503) and ``GET /metrics``
 (Prometheus text; each app has its own ``CollectorRegistry``).
+
+Access: every endpoint but ``/healthz`` needs the API key (from the secret in ``CHURN_API_KEY``)
+in an ``X-API-Key`` header (or ``Authorization: Bearer <key>``, what Prometheus sends); a missing or
+wrong key is 401, compared in constant time (``hmac.compare_digest``). ``/v1/score`` takes
+``application/json`` bodies only (415 otherwise). The app refuses to start without a key.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -42,8 +50,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, ge
 from prometheus_client.registry import CollectorRegistry
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model
 
-from churn_platform.domain.schema import CategoricalFeature, FeatureContract, NumericFeature
-from churn_platform.errors import ArtifactError, ChurnPlatformError
+from churn_platform.domain.schema import (
+    INT64_MAX,
+    INT64_MIN,
+    CategoricalFeature,
+    FeatureContract,
+    NumericFeature,
+)
+from churn_platform.errors import ArtifactError, ChurnPlatformError, ConfigurationError
 from churn_platform.io.registry import PRODUCTION, LoadedModel, ModelRegistry
 
 log = logging.getLogger(__name__)
@@ -53,6 +67,10 @@ MAX_CUSTOMERS = 10_000
 MAX_BODY_BYTES = 16 * 1024 * 1024
 """Request bodies above this are refused with 413 before parsing."""
 CUSTOMER_ID = "customer_id"
+API_KEY_ENV = "CHURN_API_KEY"
+"""Environment variable holding the endpoint's API key (inject it from a secret store)."""
+API_KEY_HEADER = "X-API-Key"
+MIN_API_KEY_CHARS = 16
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -82,15 +100,30 @@ def request_model_for(
     if CUSTOMER_ID in contract.feature_names:
         raise ArtifactError(f"a model feature is named {CUSTOMER_ID!r}, the request's id key")
     fields: dict[str, Any] = {
-        CUSTOMER_ID: (Annotated[int, Field(strict=True, description="your customer id")], ...)
+        CUSTOMER_ID: (
+            Annotated[
+                int,
+                Field(
+                    strict=True,
+                    ge=INT64_MIN,
+                    le=INT64_MAX,
+                    description="your customer id (the predictions table's BIGINT)",
+                ),
+            ],
+            ...,
+        )
     }
     for i, feature in enumerate(contract.features):
         if isinstance(feature, NumericFeature):
-            constraints: dict[str, Any] = {"alias": feature.name, "strict": True}
-            if feature.min is not None:
-                constraints["ge"] = int(feature.min) if feature.integer else feature.min
-            if feature.max is not None:
-                constraints["le"] = int(feature.max) if feature.integer else feature.max
+            # the contract's range intersected with what the model reads (float32) or the
+            # table stores (int64): 1e308 or 2**63 is a 422 naming the field, never a 500
+            lo, hi = feature.storable_bounds()
+            constraints: dict[str, Any] = {
+                "alias": feature.name,
+                "strict": True,
+                "ge": lo,
+                "le": hi,
+            }
             if feature.integer:
                 fields[_field_name(i)] = (Annotated[int, Field(**constraints)], ...)
             else:
@@ -371,18 +404,51 @@ def _score(served: Served, raw: bytes) -> bytes:
     return json.dumps(payload, allow_nan=False, separators=(",", ":")).encode()
 
 
+def resolve_api_key(api_key: str | None = None) -> str:
+    """The API key: ``api_key`` if given, else ``$CHURN_API_KEY``; refuses a missing or short
+    key (the endpoint never runs open)."""
+    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")
+    if not key.strip():
+        raise ConfigurationError(
+            f"the scoring endpoint needs an API key: set {API_KEY_ENV} (from your secret store, "
+            "e.g. `openssl rand -hex 32`)"
+        )
+    if len(key) < MIN_API_KEY_CHARS:
+        raise ConfigurationError(
+            f"{API_KEY_ENV} is shorter than {MIN_API_KEY_CHARS} characters; use a random key "
+            "(e.g. `openssl rand -hex 32`)"
+        )
+    return key
+
+
+def _presented_key(request: Request) -> str:
+    key = request.headers.get(API_KEY_HEADER)
+    if key is not None:
+        return key
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def _is_json(content_type: str | None) -> bool:
+    media_type = (content_type or "").split(";", 1)[0].strip().lower()
+    return media_type == "application/json"
+
+
 def create_app(
     registry: ModelRegistry,
     *,
+    api_key: str | None = None,
     alias: str = PRODUCTION,
     refresh_seconds: float = 30.0,
     max_body_bytes: int = MAX_BODY_BYTES,
 ) -> FastAPI:
     """The scoring app for ``registry``'s model at ``alias``.
 
+    ``api_key`` (default: ``$CHURN_API_KEY``) is required by every route but ``/healthz``.
     The model is loaded now; when none holds the alias yet the app still starts (``/healthz``
     answers 503) and picks the model up on a later request once one is promoted.
     """
+    expected_key = resolve_api_key(api_key).encode()
     metrics = Metrics()
     holder = ModelHolder(registry, alias, refresh_seconds, metrics)
     holder.refresh(force=True)
@@ -392,12 +458,35 @@ def create_app(
         description=__doc__,
         version="1",
     )
+
+    @app.middleware("http")
+    async def require_api_key(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.url.path != "/healthz":
+            presented = _presented_key(request).encode()
+            # constant time: the comparison does not reveal how many leading bytes matched
+            if not hmac.compare_digest(presented, expected_key):
+                return JSONResponse(
+                    {"detail": f"missing or wrong API key (send it as {API_KEY_HEADER})"},
+                    status_code=401,
+                    headers={"WWW-Authenticate": "Bearer"},
+                )
+        return await call_next(request)
+
+    # added last = outermost: the metrics also count the 401s
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.state.holder = holder
     app.state.metrics = metrics
 
     @app.post("/v1/score", summary="Score customers with the served model")
     async def score(request: Request) -> Response:
+        if not _is_json(request.headers.get("content-type")):
+            raise HTTPException(
+                status_code=415,
+                detail="send the body as application/json "
+                f"(got {request.headers.get('content-type', 'no content type')[:100]!r})",
+            )
         raw = await _read_body(request, max_body_bytes)
         served = await run_in_threadpool(holder.current)
         content = await run_in_threadpool(_score, served, raw)

@@ -24,6 +24,10 @@ from churn_platform.model.train import TrainConfig
 from churn_platform.serving import create_app
 from churn_platform_tests.unit.model.conftest import simulated
 
+TEST_API_KEY = "serving-tests-api-key-0123456789"
+AUTH = {"X-API-Key": TEST_API_KEY}
+"""Header every authenticated test request carries."""
+
 
 @dataclass(frozen=True)
 class LiveServer:
@@ -84,5 +88,7 @@ def served_registry(pg_url: str, mlflow_tracking_uri: str, frame: pd.DataFrame) 
 
 @pytest.fixture(scope="module")
 def server(served_registry: ModelRegistry) -> Iterator[LiveServer]:
-    with live_server(create_app(served_registry, refresh_seconds=30.0)) as live:
+    with live_server(
+        create_app(served_registry, api_key=TEST_API_KEY, refresh_seconds=30.0)
+    ) as live:
         yield live

@@ -17,7 +17,13 @@ from churn_platform.io.registry import CHALLENGER, PRODUCTION, ModelRegistry
 from churn_platform.model.train import TrainConfig
 from churn_platform.model.xgb_cox import plain_features
 from churn_platform.serving import MAX_CUSTOMERS, create_app
-from churn_platform_tests.integration.serving.conftest import LiveServer, live_server, new_registry
+from churn_platform_tests.integration.serving.conftest import (
+    AUTH,
+    TEST_API_KEY,
+    LiveServer,
+    live_server,
+    new_registry,
+)
 
 TIMEOUT = 30
 
@@ -32,7 +38,7 @@ def customers(frame: pd.DataFrame, n: int, start: int = 0) -> list[dict[str, Any
 
 
 def post(server: LiveServer, body: Any) -> requests.Response:
-    return requests.post(f"{server.url}/v1/score", json=body, timeout=TIMEOUT)
+    return requests.post(f"{server.url}/v1/score", json=body, headers=AUTH, timeout=TIMEOUT)
 
 
 def test_valid_request_matches_the_loaded_model(
@@ -157,7 +163,7 @@ def test_non_json_and_too_many_customers_are_refused(
     resp = requests.post(
         f"{server.url}/v1/score",
         data=b"{not json",
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **AUTH},
         timeout=TIMEOUT,
     )
     assert resp.status_code == 422
@@ -171,7 +177,7 @@ def test_non_json_and_too_many_customers_are_refused(
 
 
 def test_schema_healthz_and_metrics(server: LiveServer, served_registry: ModelRegistry) -> None:
-    schema = requests.get(f"{server.url}/v1/schema", timeout=TIMEOUT).json()
+    schema = requests.get(f"{server.url}/v1/schema", headers=AUTH, timeout=TIMEOUT).json()
     customer = schema["$defs"]["Customer"]
     assert set(customer["required"]) == {"customer_id", *DEFAULT_CONTRACT.feature_names}
     assert customer["additionalProperties"] is False
@@ -184,7 +190,7 @@ def test_schema_healthz_and_metrics(server: LiveServer, served_registry: ModelRe
     assert health.json()["model_version"] == version
     assert health.json()["model_name"] == served_registry.model_name
 
-    metrics = requests.get(f"{server.url}/metrics", timeout=TIMEOUT)
+    metrics = requests.get(f"{server.url}/metrics", headers=AUTH, timeout=TIMEOUT)
     assert metrics.status_code == 200
     text = metrics.text
     assert (
@@ -200,7 +206,7 @@ def test_no_production_model_is_503_until_one_is_promoted(
     pg_url: str, mlflow_tracking_uri: str, frame: pd.DataFrame
 ) -> None:
     registry = new_registry(pg_url, mlflow_tracking_uri)
-    with live_server(create_app(registry, refresh_seconds=0.0)) as live:
+    with live_server(create_app(registry, api_key=TEST_API_KEY, refresh_seconds=0.0)) as live:
         health = requests.get(f"{live.url}/healthz", timeout=TIMEOUT)
         assert health.status_code == 503
         assert "@production" in health.json()["error"]
@@ -222,7 +228,7 @@ def test_model_reloads_when_the_production_alias_moves(
     first = train_and_register(frame, DEFAULT_CONTRACT, registry, config=TrainConfig(min_events=20))
     registry.promote(first.version, approver="test", reason="v1")
     body = {"customers": customers(frame, 20)}
-    with live_server(create_app(registry, refresh_seconds=0.1)) as live:
+    with live_server(create_app(registry, api_key=TEST_API_KEY, refresh_seconds=0.1)) as live:
         before = post(live, body).json()
         assert before["model"]["version"] == first.version
 
@@ -257,5 +263,104 @@ def test_model_reloads_when_the_production_alias_moves(
         ]
         health = requests.get(f"{live.url}/healthz", timeout=TIMEOUT).json()
         assert health["model_version"] == second.version
-        metrics = requests.get(f"{live.url}/metrics", timeout=TIMEOUT).text
+        metrics = requests.get(f"{live.url}/metrics", headers=AUTH, timeout=TIMEOUT).text
         assert 'churn_realtime_model_reloads_total{outcome="loaded"} 2.0' in metrics
+
+
+# --------------------------------------------------------------------------------------------
+# Access and content type
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"X-API-Key": ""},
+        {"X-API-Key": TEST_API_KEY[:-1]},
+        {"X-API-Key": TEST_API_KEY + "x"},
+        {"X-API-Key": TEST_API_KEY.upper()},
+        {"Authorization": f"Basic {TEST_API_KEY}"},
+        {"Authorization": "Bearer"},
+    ],
+    ids=["none", "empty", "prefix", "longer", "case", "basic-scheme", "bearer-empty"],
+)
+def test_every_route_but_healthz_needs_the_api_key(
+    server: LiveServer, frame: pd.DataFrame, headers: dict[str, str]
+) -> None:
+    body = {"customers": customers(frame, 1)}
+    for method, path in [("POST", "/v1/score"), ("GET", "/v1/schema"), ("GET", "/metrics")]:
+        resp = requests.request(
+            method, f"{server.url}{path}", json=body, headers=headers, timeout=TIMEOUT
+        )
+        assert resp.status_code == 401, (path, resp.text)
+        assert "X-API-Key" in resp.json()["detail"]
+        assert TEST_API_KEY not in resp.text
+    assert (
+        requests.get(f"{server.url}/healthz", headers=headers, timeout=TIMEOUT).status_code == 200
+    )
+
+
+def test_bearer_token_is_accepted_as_the_key(server: LiveServer, frame: pd.DataFrame) -> None:
+    resp = requests.post(
+        f"{server.url}/v1/score",
+        json={"customers": customers(frame, 1)},
+        headers={"Authorization": f"Bearer {TEST_API_KEY}"},
+        timeout=TIMEOUT,
+    )
+    assert resp.status_code == 200, resp.text
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", None],
+)
+def test_only_json_bodies_are_scored(
+    server: LiveServer, frame: pd.DataFrame, content_type: str | None
+) -> None:
+    headers = dict(AUTH)
+    if content_type is not None:
+        headers["content-type"] = content_type
+    resp = requests.post(
+        f"{server.url}/v1/score",
+        data=json.dumps({"customers": customers(frame, 1)}).encode(),
+        headers=headers,
+        timeout=TIMEOUT,
+    )
+    assert resp.status_code == 415, resp.text
+    ok = requests.post(
+        f"{server.url}/v1/score",
+        data=json.dumps({"customers": customers(frame, 1)}).encode(),
+        headers={**AUTH, "content-type": "application/json; charset=utf-8"},
+        timeout=TIMEOUT,
+    )
+    assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.parametrize("customer_id", [2**63, -(2**63) - 1, 10**30, True, 1.0, "7"])
+def test_customer_id_must_fit_the_tables_bigint(
+    server: LiveServer, frame: pd.DataFrame, customer_id: Any
+) -> None:
+    record = customers(frame, 1)[0]
+    record["customer_id"] = customer_id
+    resp = post(server, {"customers": [record]})
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["detail"][0]["loc"] == ["body", "customers", 0, "customer_id"]
+    for edge in (2**63 - 1, -(2**63)):
+        record["customer_id"] = edge
+        ok = post(server, {"customers": [record]})
+        assert ok.status_code == 200 and ok.json()["predictions"][0]["customer_id"] == edge
+
+
+def test_the_app_refuses_to_start_without_a_key(
+    served_registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from churn_platform.errors import ConfigurationError
+
+    monkeypatch.delenv("CHURN_API_KEY", raising=False)
+    with pytest.raises(ConfigurationError, match="CHURN_API_KEY"):
+        create_app(served_registry)
+    with pytest.raises(ConfigurationError, match="shorter"):
+        create_app(served_registry, api_key="short")
+    monkeypatch.setenv("CHURN_API_KEY", TEST_API_KEY)
+    assert create_app(served_registry) is not None

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from churn_platform_tests.integration.serving.conftest import LiveServer
+from churn_platform_tests.integration.serving.conftest import AUTH, LiveServer
 from churn_platform_tests.integration.serving.test_app import customers
 
 N_REQUESTS = int(os.environ.get("CHURN_LOAD_REQUESTS", "300"))
@@ -41,7 +41,7 @@ def test_bounded_load_on_loopback(server: LiveServer, frame: pd.DataFrame) -> No
         resp = session.post(
             f"{server.url}/v1/score",
             data=bodies[i % len(bodies)],
-            headers={"content-type": "application/json"},
+            headers={"content-type": "application/json", **AUTH},
             timeout=60,
         )
         elapsed = time.perf_counter() - start
