@@ -41,6 +41,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 import pandas as pd
 import xgboost as xgb
@@ -51,6 +52,9 @@ _CHECK_ROWS = 8  # rows verified bit for bit against XGBoost's full pred_contrib
 # Below this many rows the full computation is cheaper than one small predict call per tree
 # (about 1 ms each), and both give the same numbers: the real-time API scores a few rows.
 MIN_PATTERN_ROWS = 4096
+# Trees with at most this many split nodes (2**20 patterns; depth <= 4 has 15) take the compiled
+# kernel: keys index a lookup table directly. Larger trees take the numpy path.
+_KERNEL_MAX_NODES = 20
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,8 @@ class _SplitTree:
     threshold: np.ndarray  # float32 split condition per split node (numeric splits)
     default_left: np.ndarray  # bool per split node
     categories: tuple[np.ndarray | None, ...]  # per split node: categories going right, or None
+    is_cat: np.ndarray  # bool per split node
+    cat_mask: np.ndarray  # bool (split nodes, max category + 1): category goes right
 
 
 def _single_threaded(booster: xgb.Booster) -> xgb.Booster:
@@ -86,6 +92,15 @@ def _split_trees(booster: xgb.Booster, n_trees: int) -> list[_SplitTree]:
             node: all_cats[seg : seg + size]
             for node, seg, size in zip(cat_nodes, segments, sizes, strict=True)
         }
+        categories = tuple(
+            cat_sets.get(int(n), np.empty(0, np.int64)) if split_type[n] == 1 else None
+            for n in internal
+        )
+        width = 1 + max((int(c.max()) for c in categories if c is not None and c.size), default=0)
+        cat_mask = np.zeros((len(internal), width), dtype=np.bool_)
+        for i, cats in enumerate(categories):
+            if cats is not None:
+                cat_mask[i, cats] = True
         out.append(
             _SplitTree(
                 booster=_single_threaded(booster[t : t + 1]),
@@ -93,11 +108,10 @@ def _split_trees(booster: xgb.Booster, n_trees: int) -> list[_SplitTree]:
                 threshold=np.asarray(tree["split_conditions"], dtype=np.float64)[internal].astype(
                     np.float32
                 ),
-                default_left=np.asarray(tree["default_left"], dtype=bool)[internal],
-                categories=tuple(
-                    cat_sets.get(int(n), np.empty(0, np.int64)) if split_type[n] == 1 else None
-                    for n in internal
-                ),
+                default_left=np.asarray(tree["default_left"], dtype=np.bool_)[internal],
+                categories=categories,
+                is_cat=np.array([c is not None for c in categories], dtype=np.bool_),
+                cat_mask=cat_mask,
             )
         )
     return out
@@ -128,6 +142,105 @@ def _pattern_keys(tree: _SplitTree, x: np.ndarray, missing: np.ndarray) -> np.nd
     # Several words: factorize the row tuples (rare: trees with more than 63 split nodes).
     _, inverse = np.unique(words, axis=0, return_inverse=True)
     return np.asarray(inverse, dtype=np.int64).reshape(-1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _patterns_kernel(
+    x: np.ndarray,
+    feature: np.ndarray,
+    threshold: np.ndarray,
+    default_left: np.ndarray,
+    is_cat: np.ndarray,
+    cat_mask: np.ndarray,
+    table: np.ndarray,
+    codes: np.ndarray,
+    reps: np.ndarray,
+) -> int:
+    """Pattern code per row and one representative row per pattern; returns the count.
+
+    XGBoost's decision at each split node: NaN takes the default child; a categorical code
+    (a whole number) goes right when the node's set holds it, left otherwise (also when it is
+    out of range); a number goes left when ``value < threshold`` in float32. ``table`` has
+    ``2**len(feature)`` entries, all -1 on entry and again on return.
+    """
+    n = x.shape[0]
+    m = feature.size
+    width = cat_mask.shape[1]
+    count = 0
+    for i in range(n):
+        key = 0
+        for j in range(m):
+            v = x[i, feature[j]]
+            if np.isnan(v):
+                left = default_left[j]
+            elif is_cat[j]:
+                c = int(v)
+                left = not (v >= 0 and c < width and cat_mask[j, c])
+            else:
+                left = v < threshold[j]
+            if left:
+                key |= 1 << j
+        slot = table[key]
+        if slot < 0:
+            slot = count
+            table[key] = slot
+            reps[slot] = i
+            count += 1
+        codes[i] = slot
+    for k in range(count):  # reset only the entries used
+        key = 0
+        i = reps[k]
+        for j in range(m):
+            v = x[i, feature[j]]
+            if np.isnan(v):
+                left = default_left[j]
+            elif is_cat[j]:
+                c = int(v)
+                left = not (v >= 0 and c < width and cat_mask[j, c])
+            else:
+                left = v < threshold[j]
+            if left:
+                key |= 1 << j
+        table[key] = -1
+    return count
+
+
+@numba.njit(cache=True, nogil=True)
+def _scatter_add(acc: np.ndarray, per_pattern: np.ndarray, codes: np.ndarray) -> None:
+    """``acc[i] += per_pattern[codes[i]]`` in float32, row by row (no reassociation)."""
+    n, k = acc.shape
+    for i in range(n):
+        row = per_pattern[codes[i]]
+        for c in range(k):
+            acc[i, c] += row[c]
+
+
+def _patterns(
+    tree: _SplitTree, x: np.ndarray, missing: np.ndarray, table: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(pattern code per row, one representative row per pattern) for ``tree``."""
+    n = x.shape[0]
+    if table is not None and len(tree.feature) <= _KERNEL_MAX_NODES:
+        codes = np.empty(n, dtype=np.int64)
+        reps = np.empty(n, dtype=np.int64)
+        count = _patterns_kernel(
+            x,
+            tree.feature,
+            tree.threshold,
+            tree.default_left,
+            tree.is_cat,
+            tree.cat_mask,
+            table,
+            codes,
+            reps,
+        )
+        return codes, reps[:count]
+    keys = _pattern_keys(tree, x, missing)
+    factorized, _ = pd.factorize(keys)
+    codes = np.asarray(factorized, dtype=np.int64)
+    reps = np.empty(int(codes.max()) + 1, dtype=np.int64)
+    reps[codes] = np.arange(n)  # any row of a pattern represents it
+    return codes, reps
 
 
 class PatternTreeShap:
@@ -195,13 +308,16 @@ class PatternTreeShap:
             return self._full(dmatrix(x, nthread=-1))
         missing = np.isnan(x)
         acc = np.zeros((n, x.shape[1] + 1), dtype=np.float32)
+        widest = max((len(t.feature) for t in self._trees), default=0)
+        table = (
+            np.full(1 << min(widest, _KERNEL_MAX_NODES), -1, dtype=np.int64)
+            if _KERNEL_MAX_NODES > 0
+            else None
+        )
         for tree in self._trees:
-            keys = _pattern_keys(tree, x, missing)
-            codes, _ = pd.factorize(keys)
-            reps = np.empty(int(codes.max()) + 1, dtype=np.int64)
-            reps[codes] = np.arange(n)  # any row of a pattern represents it
+            codes, reps = _patterns(tree, x, missing, table)
             per_pattern = tree.booster.predict(dmatrix(x[reps]), pred_contribs=True)
-            acc += np.asarray(per_pattern, dtype=np.float32)[codes]
+            _scatter_add(acc, np.ascontiguousarray(per_pattern, dtype=np.float32), codes)
         check = np.unique(np.linspace(0, n - 1, num=min(n, _CHECK_ROWS)).astype(np.int64))
         reference = self._full(dmatrix(x[check]))
         acc[:, -1] = reference[0, -1]  # the bias column is the same for every row

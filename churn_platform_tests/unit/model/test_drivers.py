@@ -78,7 +78,19 @@ def _reference(booster: xgb.Booster, x: pd.DataFrame, n_trees: int) -> np.ndarra
         (3, "reg:squarederror", 7, 16),
     ],
 )
-def test_bit_identical_to_pred_contribs(seed: int, objective: str, depth: int, onehot: int) -> None:
+@pytest.mark.parametrize("kernel", [True, False], ids=["compiled", "numpy"])
+def test_bit_identical_to_pred_contribs(
+    seed: int,
+    objective: str,
+    depth: int,
+    onehot: int,
+    kernel: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Both pattern paths: the compiled kernel (trees up to 20 split nodes) and numpy (any
+    size; depth 7 needs several 63-bit words per key)."""
+    if not kernel:
+        monkeypatch.setattr(drivers, "_KERNEL_MAX_NODES", 0)
     booster = _model(seed, objective, depth, onehot, rounds=30)
     x = _frame(np.random.default_rng(100 + seed), 6000)
     n_trees = 25  # an iteration range shorter than the model, as best_iteration gives
@@ -126,7 +138,11 @@ def test_a_mismatch_on_the_check_rows_falls_back_to_the_full_computation(
     """The guard is real: corrupt the pattern keys and the answer is still XGBoost's."""
     booster = _model(6, "survival:cox", 4, 1, rounds=12)
     x = _frame(np.random.default_rng(9), drivers.MIN_PATTERN_ROWS + 100)
-    monkeypatch.setattr(drivers, "_pattern_keys", lambda tree, xs, missing: np.zeros(len(xs)))
+    monkeypatch.setattr(
+        drivers,
+        "_patterns",
+        lambda tree, xs, missing, table: (np.zeros(len(xs), np.int64), np.zeros(1, np.int64)),
+    )
     shap = PatternTreeShap(booster, 12, list(x.columns))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
