@@ -10,9 +10,12 @@ Everything measured is what the ``churn_scores`` asset runs, on a real PostgreSQ
 * **ours** end-to-end: keyset-paged ADBC reads → ``DEFAULT_CONTRACT.validate(chunk)`` →
   :func:`churn_platform.app.scoring.score_and_write` (score each chunk once with
   ``predict_frame(..., top_drivers=3)``, spool, rank, one COPY-based ``replace_week``);
-* **naive** end-to-end: ``pandas.read_sql`` → validate → ``predict_frame`` → ranks in pandas →
-  ``DataFrame.to_sql`` through SQLAlchemy into the same table with the same lineage columns;
-  both must leave the same rows (checksum);
+* **naive** end-to-end: ``pandas.read_sql`` → validate → ``predict_frame`` with XGBoost's
+  per-row TreeSHAP (``booster.predict(pred_contribs=True)``, the reference the product's
+  pattern-deduplicated TreeSHAP is bit-identical to) → ranks in pandas → the fastest naive
+  writer: ``DataFrame.to_csv`` into psycopg 3 ``COPY ... FROM STDIN`` (about 2.5x psycopg2's
+  ``to_sql``, which earlier versions of this benchmark used) into the same table with the same
+  lineage columns; both must leave the same rows (checksum);
 * the same two paths without top drivers (``top_drivers=0``), which isolates the I/O path;
 * the write step alone: ``replace_week`` vs raw bulk loads of the same rows into the same
   (truncated) table: ADBC ``adbc_ingest`` of one Arrow table and server-side ``COPY ... FROM``;
@@ -29,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import json
 import os
 import subprocess
@@ -44,9 +48,11 @@ from typing import Any
 import adbc_driver_postgresql.dbapi as adbc
 import numpy as np
 import pandas as pd
+import psycopg
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+import xgboost as xgb
 
 import churn_platform
 from churn_platform.app.scoring import Lineage, now_utc, prediction_rows, score_and_write
@@ -60,7 +66,7 @@ from churn_platform.io.db import libpq_url, make_engine
 from churn_platform.io.embedded import database_url, ensure_database
 from churn_platform.io.predictions import PredictionsRepository, arrow_schema
 from churn_platform.model.train import TrainConfig, train_models
-from churn_platform.model.xgb_cox import XGBCoxModel
+from churn_platform.model.xgb_cox import XGBCoxModel, model_matrix
 
 from .common import add_common_args, finish, format_table, peak_rss_mib, row
 
@@ -75,6 +81,7 @@ TRAIN_SEED = 1
 WEEK: date = SimulatorConfig(n_customers=1, seed=SIM_SEED).start_week
 ID = DEFAULT_CONTRACT.id_column
 FEATURES = list(DEFAULT_CONTRACT.feature_names)
+NAIVE_LABEL = "read_sql→pred_contribs→to_csv+COPY"
 
 
 # ---------------------------------------------------------------------------- the two paths
@@ -149,6 +156,26 @@ class Stopwatch:
             yield item
 
 
+def reference_contributions(model: XGBCoxModel, df: pd.DataFrame) -> pd.DataFrame:
+    """The old path: XGBoost's exact TreeSHAP row by row over the whole model."""
+    dm = xgb.DMatrix(model_matrix(df, model.contract), enable_categorical=True, nthread=-1)
+    contribs = model.booster.predict(
+        dm, pred_contribs=True, iteration_range=(0, model.best_iteration + 1)
+    )
+    names = list(model.contract.feature_names)
+    return pd.DataFrame(contribs[:, : len(names)], columns=names, index=df.index)
+
+
+def naive_copy_csv(url: str, frame: pd.DataFrame, table: str) -> None:
+    """The fastest naive writer: the whole frame as CSV text through psycopg 3 ``COPY``."""
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False, header=False)
+    columns = ", ".join(f'"{c}"' for c in frame.columns)
+    sql = f"COPY {table} ({columns}) FROM STDIN (FORMAT csv)"
+    with psycopg.connect(libpq_url(url)) as conn, conn.cursor() as cur, cur.copy(sql) as copy:
+        copy.write(buf.getvalue())
+
+
 def instrument(model: XGBCoxModel, watch: Stopwatch) -> None:
     """Time the model's phases on this instance (the class is untouched)."""
     for name in ("predict_frame", "top_drivers", "contributions"):
@@ -182,7 +209,8 @@ def ours_end_to_end(
 def naive_end_to_end(
     url: str, n: int, model: XGBCoxModel, to_sql_chunk: int, top_drivers: int, watch: Stopwatch
 ) -> int:
-    """What a first version usually does: whole-table pandas read, score, ``to_sql``."""
+    """What a first version usually does: whole-table pandas read, per-row TreeSHAP, and the
+    best naive writer (``to_csv`` into psycopg 3 ``COPY``; ``to_sql`` with ``--naive-to-sql``)."""
     engine = sa.create_engine(url)
     try:
         start = time.perf_counter()
@@ -212,15 +240,18 @@ def naive_end_to_end(
                 ),
                 {"w": WEEK, "m": MODEL_NAME},
             )
-        frame.to_sql(
-            "predictions",
-            engine,
-            schema=SCHEMA,
-            if_exists="append",
-            index=False,
-            chunksize=to_sql_chunk,
-            method=None,
-        )
+        if to_sql_chunk > 0:
+            frame.to_sql(
+                "predictions",
+                engine,
+                schema=SCHEMA,
+                if_exists="append",
+                index=False,
+                chunksize=to_sql_chunk,
+                method=None,
+            )
+        else:
+            naive_copy_csv(url, frame, f'"{SCHEMA}".predictions')
         watch.add("write", time.perf_counter() - start)
         return len(frame)
     finally:
@@ -230,13 +261,16 @@ def naive_end_to_end(
 def child_main(args: argparse.Namespace) -> None:
     """One measured run in a fresh process; prints a JSON line with seconds and peak RSS."""
     model = XGBCoxModel.load(Path(args.model_dir))
+    if args.child == "naive":
+        setattr(model, "contributions", lambda df: reference_contributions(model, df))  # noqa: B010
     watch = Stopwatch()
     instrument(model, watch)
     start = time.perf_counter()
     if args.child == "ours":
         rows = ours_end_to_end(args.url, args.rows, model, args.chunk_rows, args.top, watch)
     else:
-        rows = naive_end_to_end(args.url, args.rows, model, args.to_sql_chunk, args.top, watch)
+        to_sql_chunk = args.to_sql_chunk if args.naive_to_sql else 0
+        rows = naive_end_to_end(args.url, args.rows, model, to_sql_chunk, args.top, watch)
     seconds = time.perf_counter() - start
     out = {"rows": rows, "seconds": seconds, "rss_mb": peak_rss_mib(), "phases": watch.seconds}
     print(json.dumps(out))
@@ -251,6 +285,8 @@ def run_child(
     cmd = [sys.executable, "-m", "benchmarks.bench_scoring", "--child", mode]
     cmd += ["--rows", str(rows), "--url", url, "--model-dir", str(model_dir), "--top", str(top)]
     cmd += ["--chunk-rows", str(args.chunk_rows), "--to-sql-chunk", str(args.to_sql_chunk)]
+    if args.naive_to_sql:
+        cmd.append("--naive-to-sql")
     done = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{mode} run with {rows} rows failed:\n{done.stderr[-4000:]}")
@@ -304,7 +340,8 @@ def timed(fn: Callable[[], object]) -> float:
 def write_step(
     url: str, frame: pd.DataFrame, horizons: Sequence[int], chunk_rows: int, repeats: int
 ) -> dict[str, float | None]:
-    """Best-of-``repeats`` seconds to load the same rows into the truncated table, three ways."""
+    """Best-of-``repeats`` seconds to load the same rows into the truncated table: ours, two raw
+    bulk loads and the naive writer."""
     repo = PredictionsRepository(url, SCHEMA, horizons)
     table = pa.Table.from_pandas(frame, preserve_index=False).cast(arrow_schema(repo.table))
     csv_dir = Path(tempfile.mkdtemp(prefix="churn_bench_", dir="/tmp"))
@@ -330,11 +367,20 @@ def write_step(
     def raw_copy_file() -> None:
         admin_exec(url, copy_sql)
 
-    best: dict[str, float | None] = {"ours": None, "adbc": None, "copy_file": None}
+    def naive_writer() -> None:
+        naive_copy_csv(url, frame, f'"{SCHEMA}".predictions')
+
+    best: dict[str, float | None] = {
+        "ours": None,
+        "adbc": None,
+        "copy_file": None,
+        "naive_copy_csv": None,
+    }
     runs: list[tuple[str, Callable[[], None]]] = [
         ("ours", ours),
         ("adbc", raw_adbc),
         ("copy_file", raw_copy_file),
+        ("naive_copy_csv", naive_writer),
     ]
     try:
         for _ in range(repeats):
@@ -432,6 +478,9 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=None, help="default 1M (100k with --quick)")
     parser.add_argument("--chunk-rows", type=int, default=None, help="default 100k (25k quick)")
     parser.add_argument("--to-sql-chunk", type=int, default=10_000)
+    parser.add_argument(
+        "--naive-to-sql", action="store_true", help="naive writer: to_sql, not to_csv + COPY"
+    )
     parser.add_argument("--repeats", type=int, default=None, help="write step, best of (3)")
     parser.add_argument("--rss-sizes", default=None, help="extra sizes for peak RSS (+ --rows)")
     parser.add_argument("--no-io-only", action="store_true", help="skip the top_drivers=0 pair")
@@ -513,7 +562,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     # ------------------------------------------------------------------------ report
     lines: list[list[str]] = []
     for key, label in [
-        ("naive_top3", "naive: read_sql→validate→predict(top 3)→to_sql"),
+        ("naive_top3", "naive: read_sql→validate→pred_contribs(top 3)→to_csv+COPY"),
         ("ours_top3", "ours: ADBC pages→validate→score_and_write(top 3)"),
         ("naive_top0", "naive, no top drivers"),
         ("ours_top0", "ours, no top drivers"),
@@ -533,12 +582,13 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 f"{r['rss_mb']:.0f}",
             ]
         )
-    raw_times = [s for k, s in best.items() if k != "ours" and s]
+    raw_times = [s for k, s in best.items() if k in ("adbc", "copy_file") and s]
     fastest_raw = min(raw_times) if raw_times else None
     for key, label in [
         ("ours", "write only: replace_week (ADBC COPY, 1 txn)"),
         ("adbc", "write only: raw adbc_ingest, one Arrow table"),
         ("copy_file", "write only: raw server COPY FROM file"),
+        ("naive_copy_csv", "write only: naive to_csv + psycopg 3 COPY"),
     ]:
         s = best[key]
         lines.append(
@@ -575,7 +625,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     )
     print(
         f"chunk_rows={args.chunk_rows:,}, to_sql chunksize={args.to_sql_chunk:,}; "
-        "'vs raw bulk' = faster raw load's time / this path's time (target >= 0.8)."
+        "'vs raw bulk' = faster raw load's time / this path's time (target >= 0.9)."
     )
 
     small, large = min(rss), max(rss)
@@ -583,10 +633,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     summary = [
         row(
             f"scoring end-to-end {n:,}, top drivers 3",
-            "read_sql→predict→to_sql",
+            NAIVE_LABEL,
             "ADBC pages→score_and_write",
             naive3["seconds"] / ours3["seconds"],
-            at_least=3.0,
+            at_least=5.0,
             peak_rss=ours3["rss_mb"],
         )
     ]
@@ -594,10 +644,10 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         summary.append(
             row(
                 f"scoring end-to-end {n:,}, no top drivers",
-                "read_sql→predict→to_sql",
+                NAIVE_LABEL,
                 "ADBC pages→score_and_write",
                 runs["naive_top0"]["seconds"] / runs["ours_top0"]["seconds"],
-                at_least=3.0,
+                at_least=5.0,
                 peak_rss=runs["ours_top0"]["rss_mb"],
             )
         )
@@ -608,7 +658,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 "raw bulk (fastest of COPY file, adbc_ingest)",
                 "replace_week",
                 fastest_raw / best["ours"],
-                at_least=0.8,
+                at_least=0.9,
             )
         )
     summary.append(
