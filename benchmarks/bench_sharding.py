@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 
-from churn_platform.app.scoring import Lineage, chunks, now_utc, score_and_write
+from churn_platform.app.scoring import Lineage, chunks, now_utc, score_and_write, stage_shard
 from churn_platform.domain.schema import DEFAULT_CONTRACT
 from churn_platform.domain.simulator import CustomerSimulator, SimulatorConfig, make_training_frame
 from churn_platform.io.embedded import database_url, ensure_database
@@ -62,13 +62,13 @@ def _worker(args: tuple[str, str, str, int, int, str]) -> dict[str, float]:
     part = shard_slice(pd.read_parquet(features_path), ID, shard, shards)
     stager = ShardStager(url, SCHEMA, model.horizons)
     start = time.perf_counter()
-    staged = stager.stage_shard(
+    staged = stage_shard(
+        stager,
         ShardTask(stage_id, shard, shards, WEEK, _lineage(stage_id)),
         chunks(part, CHUNK),
         lambda frame, k: model.predict_frame(frame, top_drivers=k),
         id_column=ID,
         feature_columns=FEATURES,
-        top_drivers=3,
     )
     seconds = time.perf_counter() - start
     stager.dispose()

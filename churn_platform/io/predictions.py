@@ -77,12 +77,54 @@ def arrow_schema(table: sa.Table) -> pa.Schema:
     return pa.schema([pa.field(c.name, _arrow_type(c), nullable=c.nullable) for c in table.columns])
 
 
-def _compile(stmt: sa.sql.ClauseElement) -> tuple[str, tuple[Any, ...]]:
+def compile_for_adbc(stmt: sa.sql.ClauseElement) -> tuple[str, tuple[Any, ...]]:
     """Render a Core statement for ADBC: ``$n`` placeholders and positional bound values."""
     compiled = stmt.compile(dialect=_DIALECT)
-    params = compiled.params
     order = getattr(compiled, "positiontup", None) or []
-    return str(compiled), tuple(params[name] for name in order)
+    return str(compiled), tuple(compiled.params[name] for name in order)
+
+
+# ------------------------------------------------------------- the one write transaction helper
+# Every write of prediction rows (replace_week here, shard staging and the swap in
+# io/sharding.py) goes through these: one transaction, and for the live week one advisory lock
+# whose key is built in exactly one place, so writers of the same week and model queue behind
+# each other whichever path they take.
+
+
+def week_lock(schema: str, scoring_week: date, model_name: str) -> sa.Select[Any]:
+    """``SELECT pg_advisory_xact_lock(...)`` on (schema, week, model), held until commit."""
+    key = f"{schema}.predictions:{scoring_week.isoformat()}:{model_name}"
+    return sa.select(
+        sa.func.pg_advisory_xact_lock(sa.func.hashtextextended(sa.literal(key, sa.Text), 0))
+    )
+
+
+def abort(conn: Any) -> None:
+    """Roll back and close, tolerating a connection the server already killed."""
+    with contextlib.suppress(Exception):
+        conn.rollback()
+    with contextlib.suppress(Exception):
+        conn.close()
+
+
+@contextlib.contextmanager
+def adbc_transaction(adbc_uri: str, url: str, what: str) -> Iterator[Any]:
+    """One ADBC connection holding one transaction: committed when the block ends, rolled back
+    and closed on any exception (re-raised unchanged, for the caller to explain).
+
+    ``what`` completes "Cannot ..." when the server cannot be reached (``url`` is named
+    without its password)."""
+    try:
+        conn = adbc.connect(adbc_uri)
+    except adbc.Error as exc:
+        raise StorageError(f"Cannot {what}: no connection to {describe_url(url)} ({exc}).") from exc
+    try:
+        yield conn
+        conn.commit()
+    except BaseException:
+        abort(conn)
+        raise
+    conn.close()
 
 
 class PredictionsRepository:
@@ -133,30 +175,21 @@ class PredictionsRepository:
         where = f"week {scoring_week.isoformat()}, model {model_name!r}"
         single = isinstance(batches, pd.DataFrame | pa.Table | pa.RecordBatch)
         frames: Iterable[Batch] = [batches] if single else batches
-        try:
-            conn = adbc.connect(self._adbc_uri)
-        except adbc.Error as exc:
-            raise StorageError(
-                f"Cannot write predictions for {where}: no connection to "
-                f"{describe_url(self.url)} ({exc})."
-            ) from exc
         total = 0
         try:
-            with conn.cursor() as cur:
+            with (
+                adbc_transaction(
+                    self._adbc_uri, self.url, f"write predictions for {where}"
+                ) as conn,
+                conn.cursor() as cur,
+            ):
                 cur.execute("SELECT pg_backend_pid()")
                 row = cur.fetchone()
                 self.backend_pid = int(row[0]) if row else None
-                lock_key = f"{self.schema}.predictions:{scoring_week.isoformat()}:{model_name}"
-                sql, params = _compile(
-                    sa.select(
-                        sa.func.pg_advisory_xact_lock(
-                            sa.func.hashtextextended(sa.literal(lock_key, sa.Text), 0)
-                        )
-                    )
-                )
+                sql, params = compile_for_adbc(week_lock(self.schema, scoring_week, model_name))
                 cur.execute(sql, parameters=params)
                 cur.fetchall()
-                sql, params = _compile(
+                sql, params = compile_for_adbc(
                     sa.delete(self.table).where(
                         self.table.c.scoring_week == scoring_week,
                         self.table.c.model_name == model_name,
@@ -177,39 +210,22 @@ class PredictionsRepository:
                         f"Predictions for {where}: expected {expected_rows} rows but the batches "
                         f"held {total}; nothing was written (previous rows kept)."
                     )
-            conn.commit()
-        except StorageError:
-            self._abort(conn)
-            raise
-        except ChurnPlatformError:
-            self._abort(conn)
+        except ChurnPlatformError:  # StorageError included: already explains itself
             raise
         except adbc.Error as exc:
-            self._abort(conn)
             raise StorageError(
                 f"Writing predictions for {where} failed after {total} rows and was rolled back "
                 f"(previous rows of the week kept): {_first_line(exc)}. " + _hint(exc)
             ) from exc
         except Exception as exc:
-            self._abort(conn)
             raise StorageError(
                 f"Writing predictions for {where} was rolled back after {total} rows because the "
                 f"batch source failed ({type(exc).__name__}: {exc}); previous rows of the week "
                 "are kept. Fix the cause and re-run the week."
             ) from exc
-        else:
-            conn.close()
         finally:
             self.backend_pid = None
         return total
-
-    def _abort(self, conn: Any) -> None:
-        """Roll back and close, tolerating a connection the server already killed."""
-        # The connection may already be dead (killed backend); closing it is then enough.
-        with contextlib.suppress(Exception):
-            conn.rollback()
-        with contextlib.suppress(Exception):
-            conn.close()
 
     def _to_arrow(self, frame: Batch, scoring_week: date, model_name: str, index: int) -> pa.Table:
         """Check one batch against the table and convert it to the table's exact Arrow types."""
@@ -393,7 +409,7 @@ class PredictionsRepository:
         return pd.DataFrame(rows, columns=["model_name", "model_version", "model_run_id", "n"])
 
     def _fetch_arrow(self, stmt: sa.sql.ClauseElement, what: str) -> pa.Table:
-        sql, params = _compile(stmt)
+        sql, params = compile_for_adbc(stmt)
         try:
             with adbc.connect(self._adbc_uri) as conn, conn.cursor() as cur:
                 cur.execute(sql, parameters=params or None)

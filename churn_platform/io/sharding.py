@@ -24,11 +24,9 @@ the manifest check turns into a failed swap and a re-run, never into a partial w
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
 
 import adbc_driver_postgresql.dbapi as adbc
 import numpy as np
@@ -37,7 +35,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
-from churn_platform.errors import ChurnPlatformError, EmptyPartitionError, StorageError
+from churn_platform.errors import EmptyPartitionError, StorageError
 from churn_platform.io.db import (
     DEFAULT_HORIZONS,
     DEFAULT_SCHEMA,
@@ -46,8 +44,13 @@ from churn_platform.io.db import (
     make_engine,
     tables_for,
 )
-from churn_platform.io.prediction_rows import DEFAULT_CHUNK_ROWS, Lineage, prediction_rows
-from churn_platform.io.predictions import arrow_schema
+from churn_platform.io.prediction_rows import DEFAULT_CHUNK_ROWS, Lineage
+from churn_platform.io.predictions import (
+    adbc_transaction,
+    arrow_schema,
+    compile_for_adbc,
+    week_lock,
+)
 
 STAGING_TABLE = "predictions_staging"
 MANIFEST_TABLE = "predictions_stage_shards"
@@ -205,19 +208,6 @@ class SwappedWeek:
     replaced_rows: int
 
 
-def _compile(stmt: sa.sql.ClauseElement) -> tuple[str, tuple[Any, ...]]:
-    """Render a Core statement for ADBC: ``$n`` placeholders and positional bound values."""
-    compiled = stmt.compile(dialect=_DIALECT)
-    order = getattr(compiled, "positiontup", None) or []
-    return str(compiled), tuple(compiled.params[name] for name in order)
-
-
-def _live_lock_key(schema: str, scoring_week: date, model_name: str) -> str:
-    """The advisory-lock key :meth:`PredictionsRepository.replace_week` takes: the swap and an
-    unsharded replace of the same week and model queue behind each other."""
-    return f"{schema}.predictions:{scoring_week.isoformat()}:{model_name}"
-
-
 class ShardStager:
     """Stages shard slices of a week's predictions and swaps the complete week in.
 
@@ -277,65 +267,51 @@ class ShardStager:
 
     # ------------------------------------------------------------------ shard
 
-    def stage_shard(
-        self,
-        task: ShardTask,
-        feature_chunks: Iterable[pd.DataFrame],
-        predict: Callable[[pd.DataFrame, int], pd.DataFrame],
-        *,
-        id_column: str,
-        feature_columns: Sequence[str],
-        top_drivers: int = 3,
-        on_chunk: Callable[[int], None] | None = None,
-    ) -> StagedShard:
-        """Score one shard's customers and stage them, replacing that shard's previous slice.
+    def stage_shard(self, task: ShardTask, rows: Iterable[pd.DataFrame]) -> StagedShard:
+        """Stage one shard's prediction rows, replacing that shard's previous slice.
 
-        One transaction: delete the shard's staged rows, COPY each scored chunk (binary, via
-        ADBC, one chunk in memory), record the slice in the manifest, commit. Any failure rolls
-        back, so a retry starts from a clean slice; the live week is never touched here.
-        ``feature_chunks`` must hold only this shard's customers (checked).
+        One transaction (:func:`~churn_platform.io.predictions.adbc_transaction`): delete the
+        shard's staged rows, COPY each batch of prediction rows (binary, via ADBC, one batch in
+        memory; ``rows`` is consumed lazily, so a scoring loop can feed it chunk by chunk),
+        record the slice in the manifest, commit. Any failure rolls back, so a retry starts
+        from a clean slice; the live week is never touched here. Every row must belong to this
+        shard (checked).
         """
         where = f"shard {task.shard}/{task.shards} of week {task.scoring_week}"
         s, m = self.tables.staging, self.tables.manifest
-        cols = list(feature_columns)
-        try:
-            conn = adbc.connect(self._adbc_uri)
-        except adbc.Error as exc:
-            raise StorageError(
-                f"Cannot stage {where}: no connection to {describe_url(self.url)} ({exc})."
-            ) from exc
         total = 0
         try:
-            with conn.cursor() as cur:
-                sql, params = _compile(
+            with (
+                adbc_transaction(self._adbc_uri, self.url, f"stage {where}") as conn,
+                conn.cursor() as cur,
+            ):
+                sql, params = compile_for_adbc(
                     sa.delete(s).where(s.c.stage_id == task.stage_id, s.c.shard == task.shard)
                 )
                 cur.execute(sql, parameters=params)
-                for chunk in feature_chunks:
-                    if chunk.empty:
+                for batch in rows:
+                    if batch.empty:
                         continue
-                    ids = chunk[id_column].to_numpy(dtype=np.int64)
+                    ids = batch["customer_id"].to_numpy(dtype=np.int64)
                     wrong = shard_of(ids, task.shards) != task.shard
                     if wrong.any():
                         raise StorageError(
                             f"{where}: {int(wrong.sum())} customer(s) belong to another shard "
                             f"(e.g. customer_id {int(ids[wrong][0])}); slice with shard_slice()."
                         )
-                    scored = predict(chunk[cols], top_drivers).reset_index(drop=True)
-                    rows = prediction_rows(ids, scored, task.scoring_week, task.lineage)
-                    live = pa.Table.from_pandas(rows, schema=self.live_schema, preserve_index=False)
+                    live = pa.Table.from_pandas(
+                        batch, schema=self.live_schema, preserve_index=False
+                    )
                     staged = pa.Table.from_arrays(
                         [
-                            pa.array(np.full(len(rows), task.stage_id, dtype=object), pa.string()),
-                            pa.array(np.full(len(rows), task.shard, dtype=np.int32)),
+                            pa.array(np.full(len(batch), task.stage_id, dtype=object), pa.string()),
+                            pa.array(np.full(len(batch), task.shard, dtype=np.int32)),
                             *live.columns,
                         ],
                         schema=self.staging_schema,
                     )
                     cur.adbc_ingest(s.name, staged, mode="append", db_schema_name=self.schema)
-                    total += len(rows)
-                    if on_chunk is not None:
-                        on_chunk(total)
+                    total += len(batch)
                 upsert = pg.insert(m).values(
                     stage_id=task.stage_id,
                     shard=task.shard,
@@ -352,23 +328,15 @@ class ShardStager:
                         "staged_at": sa.func.now(),
                     },
                 )
-                sql, params = _compile(upsert)
+                sql, params = compile_for_adbc(upsert)
                 cur.execute(sql, parameters=params)
-            conn.commit()
-        except ChurnPlatformError:
-            _abort(conn)
-            raise
         except adbc.Error as exc:
-            _abort(conn)
             raise StorageError(
                 f"Staging {where} failed after {total} rows and was rolled back (the live week "
                 f"is untouched; retry the shard): {str(exc).strip().splitlines()[0]}"
             ) from exc
-        except Exception:
-            _abort(conn)  # e.g. the model crashed mid-shard: nothing of this slice is kept
-            raise
-        else:
-            conn.close()
+        # anything else (a domain error, the model crashing mid-shard) is re-raised as is:
+        # the transaction was rolled back, nothing of this slice is kept
         return StagedShard(task.stage_id, task.shard, task.shards, total)
 
     # ------------------------------------------------------------------ swap
@@ -378,24 +346,18 @@ class ShardStager:
     ) -> SwappedWeek:
         """Publish a fully staged week in one transaction; the staging rows are removed.
 
-        Takes the same advisory lock as ``replace_week``, checks that shards 0..shards-1 are all
-        in the manifest and that the staged row count matches it, then deletes the live week's
-        rows for the model and inserts the staged ones with ``risk_rank``/``risk_decile``
-        computed over the whole week. On any problem nothing changes and StorageError says why.
+        Takes the same advisory lock as ``replace_week`` (:func:`week_lock`), checks that shards
+        0..shards-1 are all in the manifest and that the staged row count matches it, then
+        deletes the live week's rows for the model and inserts the staged ones with
+        ``risk_rank``/``risk_decile`` computed over the whole week. On any problem nothing
+        changes and StorageError says why.
         """
         t = self.tables
         live, s, m = t.predictions, t.staging, t.manifest
         where = f"week {scoring_week.isoformat()}, model {model_name!r} (stage {stage_id})"
         try:
             with self.engine.begin() as conn:
-                key = _live_lock_key(self.schema, scoring_week, model_name)
-                conn.execute(
-                    sa.select(
-                        sa.func.pg_advisory_xact_lock(
-                            sa.func.hashtextextended(sa.literal(key, sa.Text), 0)
-                        )
-                    )
-                )
+                conn.execute(week_lock(self.schema, scoring_week, model_name))
                 manifest = conn.execute(
                     sa.select(m.c.shard, m.c.shards, m.c.rows, m.c.scoring_week, m.c.model_name)
                     .where(m.c.stage_id == stage_id)
@@ -502,11 +464,3 @@ def _insert_ranked(live: sa.Table, staging: sa.Table, stage_id: str) -> sa.Inser
         ]
     )
     return sa.insert(live).from_select(names, select)
-
-
-def _abort(conn: Any) -> None:
-    """Roll back and close, tolerating a connection the server already killed."""
-    with contextlib.suppress(Exception):
-        conn.rollback()
-    with contextlib.suppress(Exception):
-        conn.close()

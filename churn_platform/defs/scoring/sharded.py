@@ -30,7 +30,14 @@ from dagster import (
     op,
 )
 
-from churn_platform.app.scoring import DEFAULT_CHUNK_ROWS, Lineage, chunks, now_utc, snapshot_id
+from churn_platform.app.scoring import (
+    DEFAULT_CHUNK_ROWS,
+    Lineage,
+    chunks,
+    now_utc,
+    snapshot_id,
+    stage_shard,
+)
 from churn_platform.defs.partitions import week_of, weekly_partitions
 from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
 from churn_platform.defs.scoring.assets import code_version
@@ -160,13 +167,13 @@ def score_shard(
     del features
     stager = _stager(warehouse)
     try:
-        staged = stager.stage_shard(
+        staged = stage_shard(
+            stager,
             task,
             chunks(part, task.chunk_rows),
             model.predict,
             id_column=contract.id_column,
             feature_columns=contract.feature_names,
-            top_drivers=task.top_drivers,
         )
     except DataContractError as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc

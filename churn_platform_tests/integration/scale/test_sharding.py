@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from churn_platform.app.scoring import Lineage, chunks, ranks_among, score_and_write
+from churn_platform.app.scoring import Lineage, chunks, ranks_among, score_and_write, stage_shard
 from churn_platform.errors import StorageError
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.sharding import ShardStager, ShardTask, shard_of, shard_slice
@@ -77,8 +77,13 @@ def _stage_all(
     for shard in range(shards):
         task = ShardTask(stage_id, shard, shards, WEEK, _lineage(stage_id))
         part = shard_slice(features, "customer_id", shard, shards)
-        staged = stager.stage_shard(
-            task, chunks(part, chunk), _predict, id_column="customer_id", feature_columns=FEATURES
+        staged = stage_shard(
+            stager,
+            task,
+            chunks(part, chunk),
+            _predict,
+            id_column="customer_id",
+            feature_columns=FEATURES,
         )
         total += staged.rows
     return total
@@ -158,7 +163,8 @@ def test_shard_retry_replaces_only_its_slice_and_swap_needs_every_shard(
             yield c
 
     with pytest.raises(RuntimeError, match="worker lost"):
-        stager.stage_shard(
+        stage_shard(
+            stager,
             task0,
             crash_after_first_chunk(),
             _predict,
@@ -167,11 +173,21 @@ def test_shard_retry_replaces_only_its_slice_and_swap_needs_every_shard(
         )
     assert stager.staged_rows(stage_id, 0) == 0  # rolled back: nothing half-staged
 
-    stager.stage_shard(
-        task0, chunks(part0, 50), _predict, id_column="customer_id", feature_columns=FEATURES
+    stage_shard(
+        stager,
+        task0,
+        chunks(part0, 50),
+        _predict,
+        id_column="customer_id",
+        feature_columns=FEATURES,
     )
-    stager.stage_shard(  # the same shard again: its slice is replaced, not duplicated
-        task0, chunks(part0, 50), _predict, id_column="customer_id", feature_columns=FEATURES
+    stage_shard(
+        stager,  # the same shard again: its slice is replaced, not duplicated
+        task0,
+        chunks(part0, 50),
+        _predict,
+        id_column="customer_id",
+        feature_columns=FEATURES,
     )
     assert stager.staged_rows(stage_id, 0) == len(part0)
 
@@ -182,8 +198,8 @@ def test_shard_retry_replaces_only_its_slice_and_swap_needs_every_shard(
 
     wrong = ShardTask(stage_id, 1, shards, WEEK, _lineage(stage_id))
     with pytest.raises(StorageError, match="belong to another shard"):
-        stager.stage_shard(
-            wrong, [part0], _predict, id_column="customer_id", feature_columns=FEATURES
+        stage_shard(
+            stager, wrong, [part0], _predict, id_column="customer_id", feature_columns=FEATURES
         )
 
 
