@@ -312,6 +312,45 @@ def demo(
 
 
 @app.command()
+@user_errors
+def run(
+    start: Annotated[str, typer.Option(help="first week to score (a Monday, YYYY-MM-DD)")],
+    end: Annotated[str, typer.Option(help="last week to score (a Monday, inclusive)")],
+    data_config: Annotated[
+        Path | None,
+        typer.Option(help="weekly data source YAML (snapshots + labels); default: simulator"),
+    ] = None,
+    approver: Annotated[
+        str | None, typer.Option(help="who approves challengers (else: stop and ask)")
+    ] = None,
+    label_lag_weeks: Annotated[
+        int, typer.Option(help="evaluate each week's predictions this many weeks later")
+    ] = 13,
+    n_customers: Annotated[int, typer.Option(help="simulator size when no config")] = 20_000,
+    seed: int = 0,
+) -> None:
+    """Replay weeks START..END of your data through the weekly Dagster loop."""
+    from datetime import date
+
+    from churn_platform.entry.run import run_replay
+
+    try:
+        start_week, end_week = date.fromisoformat(start), date.fromisoformat(end)
+    except ValueError as exc:
+        raise typer.BadParameter(f"weeks are ISO dates (YYYY-MM-DD): {exc}") from None
+    run_replay(
+        data_config,
+        start_week,
+        end_week,
+        approver=approver,
+        console=out,
+        label_lag_weeks=label_lag_weeks,
+        n_customers=n_customers,
+        seed=seed,
+    )
+
+
+@app.command()
 def dev(port: int = 3000) -> None:
     """Start the Dagster UI (webserver + daemon) against the embedded/configured stores."""
     from churn_platform.entry.devserver import run_dev

@@ -7,8 +7,29 @@ from datetime import date
 
 from dagster import WeeklyPartitionsDefinition
 
-# The first week the platform knows about; the simulator's history starts here too.
-START_WEEK = os.environ.get("CHURN_START_WEEK", "2025-01-06")
+DEFAULT_START_WEEK = "2025-01-06"  # the simulator's first week
+
+
+def start_week() -> str:
+    """The first weekly partition: where the data starts.
+
+    ``CHURN_START_WEEK`` if set (``churn-platform run`` sets it from the data); else, with a
+    configured source (``CHURN_DATA_CONFIG``), the Monday of its first snapshot; else the
+    simulator's first week.
+    """
+    explicit = os.environ.get("CHURN_START_WEEK")
+    if explicit:
+        return explicit
+    config = os.environ.get("CHURN_DATA_CONFIG")
+    if config:
+        from churn_platform.io.configured_source import ConfiguredSource
+
+        return ConfiguredSource.from_path(config).first_week().isoformat()
+    return DEFAULT_START_WEEK
+
+
+# The first week the platform knows about.
+START_WEEK = start_week()
 
 # day_offset=1: weeks start on Monday. end_offset=1: the week that starts today is already a
 # partition, so Monday's scheduled run scores the week that begins that day.

@@ -7,14 +7,14 @@ the embedded defaults of :mod:`churn_platform.runtime`, which is how the demo ru
 
 import functools
 from datetime import date
-from typing import TYPE_CHECKING
 
 import pandas as pd
 from dagster import ConfigurableResource
 
+from churn_platform.domain.datasource import CustomerDataSource, SimulatorSource
 from churn_platform.domain.drift import DriftThresholds
 from churn_platform.domain.policy import PolicyConfig
-from churn_platform.domain.schema import DEFAULT_CONTRACT, DEFAULT_HORIZONS, FeatureContract
+from churn_platform.domain.schema import DEFAULT_HORIZONS, FeatureContract
 from churn_platform.domain.simulator import CustomerSimulator, SimulatorConfig
 from churn_platform.io.artifacts import ArtifactStore
 from churn_platform.io.db import ensure_schema, make_engine
@@ -23,10 +23,6 @@ from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import ModelRegistry
 from churn_platform.io.results import AliasHistory, DriftStore, EvaluationStore
 from churn_platform.runtime import resolve_runtime
-
-if TYPE_CHECKING:
-    from churn_platform.io.configured_source import ByoSource
-
 
 _SCHEMA_READY: set[tuple[str, str, tuple[int, ...]]] = set()
 
@@ -157,11 +153,12 @@ def _simulator(config: SimulatorConfig) -> CustomerSimulator:
 
 
 class DataSourceResource(ConfigurableResource):
-    """Where customer features and churn labels come from.
+    """Where customer snapshots and churn events come from.
 
-    ``config_path`` points at a data-source YAML (CSV, Parquet or a PostgreSQL table/query with
-    a column mapping, see ``configs/``). Without it, the built-in simulator provides a realistic
-    subscription base, with optional feature and concept drift from a given week.
+    ``config_path`` points at a two-part data-source YAML (``snapshots`` + ``labels``: CSV,
+    Parquet or PostgreSQL; docs/data-sources.md). Without it, the built-in simulator provides a
+    realistic subscription base, with optional feature and concept drift from a given week.
+    Both sit behind :class:`~churn_platform.domain.datasource.CustomerDataSource`.
     """
 
     config_path: str | None = None
@@ -186,39 +183,34 @@ class DataSourceResource(ConfigurableResource):
             )
         )
 
+    def source(self) -> CustomerDataSource:
+        """The data source behind this resource (simulator or configured)."""
+        if self.config_path is None:
+            return SimulatorSource(self.simulator())
+        from churn_platform.io.configured_source import ConfiguredSource
+
+        return ConfiguredSource.from_path(self.config_path)
+
     def describe(self) -> str:
-        if self.config_path:
-            return f"data source config {self.config_path}"
-        return f"simulator ({self.sim_customers} customers, seed {self.sim_seed})"
+        return self.source().describe()
 
     def contract(self) -> FeatureContract:
-        if self.config_path is None:
-            return DEFAULT_CONTRACT
-        return self._byo().contract
+        return self.source().contract()
+
+    def first_week(self) -> date:
+        return self.source().first_week()
 
     def features_for_week(self, week: date) -> pd.DataFrame:
-        """Raw snapshot of the customers active on ``week`` (validated by the caller)."""
-        if self.config_path is None:
-            return self.simulator().features_for_week(week)
-        return self._byo().features_for_week(week)
+        """Snapshot of the customers active on ``week`` (validated by the caller)."""
+        return self.source().features_for_week(week)
 
     def training_frame(self, cohort_week: date, as_of: date) -> pd.DataFrame:
         """Features of the ``cohort_week`` base joined with outcomes known on ``as_of``."""
-        if self.config_path is None:
-            return self.simulator().training_frame(cohort_week, as_of)
-        return self._byo().training_frame(cohort_week, as_of)
+        return self.source().training_frame(cohort_week, as_of)
 
     def labels_for_cohort(self, cohort_week: date, as_of: date) -> pd.DataFrame:
         """customer_id, duration_days, event for the base of ``cohort_week`` as known on as_of."""
-        if self.config_path is None:
-            return self.simulator().labels_for_cohort(cohort_week, as_of)
-        return self._byo().labels_for_cohort(cohort_week, as_of)
-
-    def _byo(self) -> "ByoSource":
-        from churn_platform.io.configured_source import ByoSource
-
-        assert self.config_path is not None
-        return ByoSource.from_path(self.config_path)
+        return self.source().labels_for_cohort(cohort_week, as_of)
 
 
 def _opt_date(text: str | None) -> date | None:

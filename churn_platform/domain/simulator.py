@@ -511,6 +511,27 @@ class CustomerSimulator:
         features["event"] = labels["event"].to_numpy()
         return features
 
+    def churn_events(self, until: date) -> pd.DataFrame:
+        """Churn events up to and including the date ``until``: ``customer_id``, ``churned_on``.
+
+        ``churned_on`` is the calendar date of the (fractional) churn day. This is the
+        simulator's side of the churn-events source (``domain/datasource.py``); it ignores the
+        reporting delay, which the caller applies by choosing ``until``.
+        """
+        until = _as_date(until)
+        days = (until - self._start).days
+        if days < 0:
+            return pd.DataFrame(
+                {"customer_id": np.array([], np.int64), "churned_on": pd.Series([], dtype=object)}
+            )
+        self._extend_to(days // DAYS_PER_WEEK)
+        n_known = self._pop.n_signed_up_by_week[days // DAYS_PER_WEEK]
+        churn_day = self._pop.churn_day[:n_known]
+        idx = np.flatnonzero(np.floor(churn_day) <= days).astype(np.int64)
+        offsets = np.floor(churn_day[idx]).astype("timedelta64[D]")
+        dates = np.datetime64(self._start, "D") + offsets
+        return pd.DataFrame({"customer_id": idx, "churned_on": pd.to_datetime(dates).date})
+
     def counterfactual_log_hazard(self, week: date, concept_drift_active: bool) -> pd.Series:
         """Log-hazard of the customers active on ``week`` under a chosen set of coefficients.
 

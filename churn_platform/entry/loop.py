@@ -104,19 +104,31 @@ def run_weekly_loop(
     label_window_weeks: int,
     approver: str,
     on_event: Callable[[str], None] = lambda _: None,
+    initial_model: int | None = None,
+    initial_run_config: dict[str, Any] | None = None,
 ) -> LoopReport:
+    """Train (unless ``initial_model`` names the production version already serving) and
+    approve the first model, then score and monitor each of ``weeks`` through Dagster, letting
+    the retraining sensor decide after every week. ``initial_run_config`` overrides the first
+    training run's config (``churn-platform run`` trains on the weeks before ``--start``)."""
     registry = resources["mlflow_resource"].registry(resources["warehouse"])
-    meta = train_run(
-        assets,
-        resources,
-        instance,
-        first_week,
-        label_window_weeks=label_window_weeks,
-        reason="initial model",
-    )
-    version = int(meta["model_version"])
-    on_event(f"trained {registry.model_name} v{version} (holdout C-index {meta['c_index']:.3f})")
-    _approve(registry, version, approver, "initial model")
+    if initial_model is None:
+        meta = train_run(
+            assets,
+            resources,
+            instance,
+            first_week,
+            label_window_weeks=label_window_weeks,
+            reason="initial model",
+            run_config=initial_run_config,
+        )
+        version = int(meta["model_version"])
+        on_event(
+            f"trained {registry.model_name} v{version} (holdout C-index {meta['c_index']:.3f})"
+        )
+        _approve(registry, version, approver, "initial model")
+    else:
+        version = initial_model
     report = LoopReport(initial_version=version)
     for week in weeks:
         result = materialize(
@@ -195,7 +207,7 @@ def _retrain(
     version = int(meta["model_version"])
     challenger = bool(meta["challenger"])
     promoted = False
-    if challenger and registry.version_for_alias(CHALLENGER) is not None:
+    if challenger and approver and registry.version_for_alias(CHALLENGER) is not None:
         _approve(registry, version, approver, f"retrain: {reason}")
         promoted = True
     on_event(f"v{version}: challenger={challenger}, promoted={promoted}")

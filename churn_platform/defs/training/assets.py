@@ -21,12 +21,14 @@ from dagster import (
 )
 
 from churn_platform.app.training import TrainOutcome, train_and_register
+from churn_platform.app.training_data import stacked_training_frame
 from churn_platform.defs.resources import (
     DataSourceResource,
     MlflowResource,
     NotifierResource,
     WarehouseResource,
 )
+from churn_platform.domain.datasource import CohortPlan
 from churn_platform.model.train import TrainConfig
 from churn_platform.viz.plots import markdown_table
 
@@ -35,7 +37,11 @@ class TrainingWindow(Config):
     """Which history to learn from."""
 
     as_of_week: str | None = None  # default: the Monday of the current week
-    label_window_weeks: int = 26  # customers of week (as_of - window) followed until as_of
+    label_window_weeks: int = 26  # oldest cohort: week (as_of - window), followed until as_of
+    # Cohorts stacked (customer x snapshot week), every cohort_spacing_weeks from the oldest,
+    # each censored at as_of; None = the data source's default (docs/data-sources.md).
+    n_cohorts: int | None = None
+    cohort_spacing_weeks: int = 4
     reason: str = "manual"
 
 
@@ -52,23 +58,32 @@ def _monday(d: date) -> date:
 def training_dataset(
     context: AssetExecutionContext, config: TrainingWindow, data_source: DataSourceResource
 ) -> Output:
-    """Features of a past week's base with the churn outcomes observed since (censored when
-    the customer is still active or the churn is not yet known)."""
+    """Features of past weeks' bases with the churn outcomes observed since (censored when
+    the customer is still active or the churn is not yet known), several cohorts stacked."""
     as_of = date.fromisoformat(config.as_of_week) if config.as_of_week else _monday(date.today())
-    cohort = as_of - timedelta(weeks=config.label_window_weeks)
-    contract = data_source.contract()
-    raw = data_source.training_frame(cohort, as_of)
-    frame = contract.validate(raw, with_target=True)
+    source = data_source.source()
+    plan = CohortPlan(
+        window_weeks=config.label_window_weeks,
+        n_cohorts=config.n_cohorts or source.default_cohorts(),
+        spacing_weeks=config.cohort_spacing_weeks,
+    )
+    frame, cohorts = stacked_training_frame(source, as_of, plan)
+    contract = source.contract()
     n_events = int(frame[contract.event_column].sum())
     context.log.info(
-        "cohort %s followed to %s: %d rows, %d events", cohort, as_of, len(frame), n_events
+        "cohorts %s followed to %s: %d rows, %d events",
+        ", ".join(map(str, cohorts)),
+        as_of,
+        len(frame),
+        n_events,
     )
     return Output(
         frame,
         metadata={
             "rows": len(frame),
             "events": n_events,
-            "cohort_week": str(cohort),
+            "cohort_week": str(cohorts[0]),
+            "cohort_weeks": ", ".join(map(str, cohorts)),
             "as_of_week": str(as_of),
             "event_rate": float(n_events / max(len(frame), 1)),
         },
