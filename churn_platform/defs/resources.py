@@ -153,7 +153,8 @@ def _simulator(config: SimulatorConfig) -> CustomerSimulator:
 
 
 class DataSourceResource(ConfigurableResource):
-    """Where customer snapshots and churn events come from.
+    """Where customer snapshots and churn events come from; itself a ``CustomerDataSource``
+    (every method delegates to :meth:`source`), so assets can take it as one.
 
     ``config_path`` points at a two-part data-source YAML (``snapshots`` + ``labels``: CSV,
     Parquet or PostgreSQL; docs/data-sources.md). Without it, the built-in simulator provides a
@@ -199,6 +200,15 @@ class DataSourceResource(ConfigurableResource):
 
     def first_week(self) -> date:
         return self.source().first_week()
+
+    def default_cohorts(self) -> int:
+        return self.source().default_cohorts()
+
+    def censor_date(self, as_of: date) -> date:
+        return self.source().censor_date(as_of)
+
+    def events(self, as_of: date) -> pd.DataFrame:
+        return self.source().events(as_of)
 
     def features_for_week(self, week: date) -> pd.DataFrame:
         """Snapshot of the customers active on ``week`` (validated by the caller)."""

@@ -589,8 +589,8 @@ def map_snapshot(
     contract = reference.contract
     policies = spec.policies
     features = list(contract.feature_names)
-    present = _feature_columns(raw, spec)
-    extra = [c for c in present if c not in features]
+    skip = {spec.id, *spec.drop, *([spec.week_column] if spec.week_column else [])}
+    extra = [str(c) for c in raw.columns if c not in skip and c not in features]
     if extra:
         if policies.extra_columns == "error":
             raise DataContractError(

@@ -61,14 +61,13 @@ def training_dataset(
     """Features of past weeks' bases with the churn outcomes observed since (censored when
     the customer is still active or the churn is not yet known), several cohorts stacked."""
     as_of = date.fromisoformat(config.as_of_week) if config.as_of_week else _monday(date.today())
-    source = data_source.source()
     plan = CohortPlan(
         window_weeks=config.label_window_weeks,
-        n_cohorts=config.n_cohorts or source.default_cohorts(),
+        n_cohorts=config.n_cohorts or data_source.default_cohorts(),
         spacing_weeks=config.cohort_spacing_weeks,
     )
-    frame, cohorts = stacked_training_frame(source, as_of, plan)
-    contract = source.contract()
+    frame, cohorts = stacked_training_frame(data_source, as_of, plan)
+    contract = data_source.contract()
     n_events = int(frame[contract.event_column].sum())
     context.log.info(
         "cohorts %s followed to %s: %d rows, %d events",

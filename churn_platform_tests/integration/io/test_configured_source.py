@@ -217,5 +217,5 @@ def test_postgres_statement_timeout_cancels_a_slow_query(tmp_path: Path, pg_tabl
         },
         {"kind": "postgres", "table": event_table, "url_env": "SOURCE_DB_URL"},
     )
-    with pytest.raises(DataSourceConfigError, match="statement_timeout_s=0.2"):
+    with pytest.raises(DataSourceConfigError, match=r"statement_timeout_s=0\.2"):
         ConfiguredSource(load_weekly_config(cfg)).features_for_week(WEEKS[2])

@@ -162,21 +162,23 @@ def defective(env: Env, defect: str) -> DefectiveSource:
 BYO_WEEK = "2025-07-14"
 
 
-def _byo_csv(path: Path, *, churn: list[str], extra: bool = False) -> None:
-    n = len(churn)
+def _byo_csv(folder: Path, *, ids: list[str], extra: bool = False) -> None:
+    """One weekly snapshot (snapshots.csv) and its churn events (events.csv)."""
+    n = len(ids)
     frame = pd.DataFrame(
         {
             "snapshot_week": [BYO_WEEK] * n,
-            "customerID": [f"C{i:03d}" for i in range(n)],
-            "tenure": np.arange(1, n + 1),
-            "Churn": churn,
+            "customerID": ids,
             "MonthlyCharges": np.linspace(20, 90, n).round(2),
             "Contract": ["month", "year"] * (n // 2),
         }
     )
     if extra:
         frame["favourite_colour"] = "blue"
-    frame.to_csv(path, index=False)
+    frame.to_csv(folder / "snapshots.csv", index=False)
+    pd.DataFrame({"customerID": ids[:3], "churned_on": [BYO_WEEK] * 3}).to_csv(
+        folder / "events.csv", index=False
+    )
 
 
 def _byo_config(tmp: Path, body: str, name: str = "source.yaml") -> str:
@@ -186,21 +188,21 @@ def _byo_config(tmp: Path, body: str, name: str = "source.yaml") -> str:
 
 
 BYO_BODY = """\
-    source: {{kind: csv, path: customers.csv, week_column: snapshot_week}}
-    columns:
+    snapshots:
+      kind: csv
+      path: snapshots.csv
+      week_column: snapshot_week
       id: customerID
-      duration: tenure
-      time_unit: months
-      event: Churn
-      event_value: "Yes"
-      event_censored_values: ["No"]
       features: {features}
-    policies: {{extra_columns: {extra}, missing_values: error}}
+      policies: {{extra_columns: {extra}, missing_values: error}}
+    labels: {{kind: csv, path: events.csv, id: customerID, churned_on: churned_on}}
 """
 
 
-def byo(tmp: Path, *, churn: list[str], extra: bool = False, policy: str = "ignore") -> Any:
-    _byo_csv(tmp / "customers.csv", churn=churn, extra=extra)
+def byo(
+    tmp: Path, *, ids: list[str] | None = None, extra: bool = False, policy: str = "ignore"
+) -> Any:
+    _byo_csv(tmp, ids=ids or [f"C{i:03d}" for i in range(60)], extra=extra)
     features = "[MonthlyCharges, Contract]" if extra else "all"
     path = _byo_config(tmp, BYO_BODY.format(features=features, extra=policy))
     return DataSourceResource(config_path=path)
@@ -242,14 +244,14 @@ def _no_production_alias(env: Env, tmp: Path) -> Any:
     )
 
 
-def _event_outside_mapping(env: Env, tmp: Path) -> Any:
-    churn = ["No", "Yes"] * 30
-    churn[12] = "Maybe"
-    return run_assets(env, SCORE, data_source=byo(tmp, churn=churn))
+def _text_ids_with_spaces(env: Env, tmp: Path) -> Any:
+    ids = [f"Zoë-{i:03d}" for i in range(60)]  # unicode is fine...
+    ids[12] = "Zoë-012 "  # ...a trailing space is not: it would be a second customer
+    return run_assets(env, SCORE, data_source=byo(tmp, ids=ids))
 
 
 def _extra_column_policy_error(env: Env, tmp: Path) -> Any:
-    source = byo(tmp, churn=["No", "Yes"] * 30, extra=True, policy="error")
+    source = byo(tmp, extra=True, policy="error")
     return run_assets(env, SCORE, data_source=source)
 
 
@@ -259,7 +261,10 @@ def _malformed_yaml(env: Env, tmp: Path) -> Any:
 
 
 def _config_missing_key(env: Env, tmp: Path) -> Any:
-    body = "source: {kind: csv}\ncolumns: {id: a, duration: b, event: c}\n"
+    body = (
+        "snapshots: {kind: csv, id: a, week_column: w}\n"
+        "labels: {kind: csv, path: e.csv, id: a, churned_on: d}\n"
+    )
     path = _byo_config(tmp, body, name="nopath.yaml")
     return run_assets(env, SCORE, data_source=DataSourceResource(config_path=path))
 
@@ -292,7 +297,7 @@ def _missing_reference(env: Env, tmp: Path) -> Any:
 CASES = [
     Case("missing_column", _score_with("missing_column"), ContractViolation,
          ("'monthly_charges'", "missing from the data")),
-    Case("extra_column_policy_error", _extra_column_policy_error, ContractViolation,
+    Case("extra_column_policy_error", _extra_column_policy_error, DataContractError,
          ("'favourite_colour'", "extra_columns")),
     Case("wrong_dtype", _score_with("wrong_dtype"), ContractViolation,
          ("'total_charges'", "expected dtype float64", "'n/a'")),
@@ -302,8 +307,8 @@ CASES = [
          ("'data_usage_gb'", "infinite", "inf, -inf", "rows 2, 5")),
     Case("non_positive_duration", _train_with("bad_durations"), ContractViolation,
          ("'duration_days'", "duration <= 0", "rows 0, 9")),
-    Case("event_outside_mapping", _event_outside_mapping, ContractViolation,
-         ("'Churn'", "'Maybe'")),
+    Case("text_id_with_trailing_space", _text_ids_with_spaces, DataContractError,
+         ("'customerID'", "whitespace", "'Zoë-012 '")),
     Case("duplicate_customer_ids", _score_with("duplicate_ids"), ContractViolation,
          ("'customer_id'", "duplicated id")),
     Case("empty_snapshot", _score_with("empty"), EmptyPartitionError,
@@ -327,7 +332,7 @@ CASES = [
     Case("malformed_yaml_config", _malformed_yaml, DataSourceConfigError,
          ("broken.yaml", "malformed YAML", "line")),
     Case("config_missing_key", _config_missing_key, DataSourceConfigError,
-         ("nopath.yaml", "source.path")),
+         ("nopath.yaml", "snapshots.path")),
 ]  # fmt: skip
 
 
@@ -358,7 +363,7 @@ def test_extra_column_is_ignored_with_a_warning_by_default(
     env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Policy ``extra_columns: ignore`` (the default): scored, and the column is named."""
-    source = byo(tmp_path, churn=["No", "Yes"] * 30, extra=True, policy="ignore")
+    source = byo(tmp_path, extra=True, policy="ignore")
     features = source.features_for_week(date.fromisoformat(BYO_WEEK))
     assert "favourite_colour" not in features.columns
     assert any("favourite_colour" in r.getMessage() for r in caplog.records)

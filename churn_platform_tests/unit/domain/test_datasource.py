@@ -78,7 +78,7 @@ def test_config_parses_both_parts_and_resolves_paths() -> None:
     ],
 )
 def test_bad_config_names_file_and_key(doc: dict[str, Any], message: str) -> None:
-    with pytest.raises(DataSourceConfigError, match="src.yaml") as err:
+    with pytest.raises(DataSourceConfigError, match=r"src\.yaml") as err:
         parse(doc)
     assert message in str(err.value)
 
@@ -92,7 +92,7 @@ def test_postgres_part_needs_url_env_not_a_url() -> None:
         "id": "cid",
         "churned_on": "left_on",
     }
-    with pytest.raises(DataSourceConfigError, match="'labels.url_env' must name"):
+    with pytest.raises(DataSourceConfigError, match=r"'labels\.url_env' must name"):
         parse(doc)
 
 
@@ -100,9 +100,9 @@ def test_postgres_part_needs_url_env_not_a_url() -> None:
 
 
 def test_integer_and_digit_text_ids_are_kept() -> None:
-    keys, text = canonical_ids(pd.Series([3, 10**18]), column="id", origin="x")
+    keys, _ = canonical_ids(pd.Series([3, 10**18]), column="id", origin="x")
     assert keys.tolist() == [3, 10**18]
-    keys, text = canonical_ids(pd.Series(["42", "7"]), column="id", origin="x")
+    keys, _ = canonical_ids(pd.Series(["42", "7"]), column="id", origin="x")
     assert keys.tolist() == [42, 7]
 
 
@@ -149,7 +149,7 @@ def test_snapshot_checks_against_the_reference_contract() -> None:
     spec = parse(config()).snapshots
     ref = reference_contract(snap(), spec, origin="src.yaml")
     assert ref.contract.feature_names == ("plan", "charges")
-    frame, keys = map_snapshot(snap(), spec, ref, origin="src.yaml")
+    _, keys = map_snapshot(snap(), spec, ref, origin="src.yaml")
     assert keys["source_id"].tolist() == [f"C-{i}" for i in range(6)]
     with pytest.raises(DataContractError, match="unknown category levels"):
         map_snapshot(snap(plan=["basic"] * 5 + ["gold"]), spec, ref, origin="src.yaml")
