@@ -88,10 +88,21 @@ def _progress() -> Progress:
 @app.command()
 @user_errors
 def backtest(
-    data: Annotated[Path, typer.Option(help="CSV or Parquet file with one row per customer")],
-    id_column: Annotated[str, typer.Option(help="customer id column")],
-    duration_column: Annotated[str, typer.Option(help="time observed (to churn or to censoring)")],
-    event_column: Annotated[str, typer.Option(help="churn indicator column")],
+    data: Annotated[
+        Path | None, typer.Option(help="CSV or Parquet file with one row per customer")
+    ] = None,
+    id_column: Annotated[str | None, typer.Option(help="customer id column")] = None,
+    duration_column: Annotated[
+        str | None, typer.Option(help="time observed (to churn or to censoring)")
+    ] = None,
+    event_column: Annotated[str | None, typer.Option(help="churn indicator column")] = None,
+    data_config: Annotated[
+        Path | None,
+        typer.Option(help="weekly source YAML (snapshots + labels): stacked past cohorts"),
+    ] = None,
+    as_of: Annotated[
+        str | None, typer.Option(help="with --data-config: train as of this week (default: last)")
+    ] = None,
     event_value: Annotated[
         str, typer.Option(help="value of the event column meaning churned")
     ] = "1",
@@ -103,24 +114,43 @@ def backtest(
     json_out: Annotated[Path | None, typer.Option("--json", help="write metrics as JSON")] = None,
     min_events: Annotated[int, typer.Option(help="refuse to train on fewer churn events")] = 50,
 ) -> None:
-    """Train on part of YOUR file and compare xgboost_cox, coxph and km_null on the rest."""
+    """Train on part of YOUR data and compare xgboost_cox, coxph and km_null on the rest.
+
+    Either a weekly source (--data-config: past cohorts stacked, labels from the churn events)
+    or one file with a duration and an event column per customer (--data and the column flags).
+    """
     from churn_platform.app.backtest import run_backtest
     from churn_platform.domain.mapping import apply_mapping, mapping_from_cli
     from churn_platform.io.sources import read_table_file
 
     hs = _horizons(horizons)
-    raw = read_table_file(data)
-    mapping = mapping_from_cli(
-        id_column=id_column,
-        duration_column=duration_column,
-        event_column=event_column,
-        event_value=event_value,
-        time_unit=time_unit,
-        drop_columns=[c.strip() for c in drop_columns.split(",") if c.strip()],
-    )
-    frame, contract = apply_mapping(raw, mapping)
+    if data_config is not None:
+        from datetime import date
+
+        from churn_platform.app.training_data import load_training_data
+
+        when = date.fromisoformat(as_of) if as_of else None
+        frame, contract = load_training_data(data_config, n_customers=0, seed=seed, as_of=when)
+        data = data_config
+    else:
+        if data is None or id_column is None or duration_column is None or event_column is None:
+            raise typer.BadParameter(
+                "give --data-config FILE, or --data FILE with --id-column, --duration-column "
+                "and --event-column"
+            )
+        raw = read_table_file(data)
+        mapping = mapping_from_cli(
+            id_column=id_column,
+            duration_column=duration_column,
+            event_column=event_column,
+            event_value=event_value,
+            time_unit=time_unit,
+            drop_columns=[c.strip() for c in drop_columns.split(",") if c.strip()],
+        )
+        frame, contract = apply_mapping(raw, mapping)
     console.print(
-        f"[dim]{len(frame)} customers, {int(frame[contract.event_column].sum())} churn events, "
+        f"[dim]{len(frame)} rows (customers x cohort weeks), "
+        f"{int(frame[contract.event_column].sum())} churn events, "
         f"{len(contract.features)} features[/]"
     )
     with _progress() as progress:
@@ -348,6 +378,32 @@ def run(
         n_customers=n_customers,
         seed=seed,
     )
+
+
+@app.command("export-simulator")
+@user_errors
+def export_simulator_cmd(
+    out: Annotated[Path, typer.Option(help="folder for snapshots, churn events, source.yaml")],
+    n_customers: Annotated[int, typer.Option(help="customers in the simulated base")] = 2_000,
+    weeks: Annotated[int, typer.Option(help="weekly snapshots to export")] = 30,
+    seed: int = 0,
+    fmt: Annotated[str, typer.Option("--format", help="csv | csv.gz | parquet")] = "csv",
+    churn_per_year: Annotated[float, typer.Option(help="baseline yearly churn hazard")] = 0.25,
+) -> None:
+    """Export the simulator as weekly snapshot + churn-event files with a source.yaml."""
+    from churn_platform.entry.export import export_simulator
+
+    if fmt not in ("csv", "csv.gz", "parquet"):
+        raise typer.BadParameter(f"--format must be csv, csv.gz or parquet, got {fmt!r}")
+    path = export_simulator(
+        out,
+        n_customers=n_customers,
+        n_weeks=weeks,
+        seed=seed,
+        fmt=fmt,
+        baseline_hazard_per_year=churn_per_year,
+    )
+    console.print(f"wrote {path.parent}: snapshots, churn_events.csv and {path.name}")
 
 
 @app.command()

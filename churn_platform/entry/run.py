@@ -106,7 +106,19 @@ def run_replay(
     resources["monitoring"] = MonitoringResource(label_lag_weeks=label_lag_weeks)
     weeks = [start + timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
     registry = resources["mlflow_resource"].registry(resources["warehouse"])
-    production = registry.version_for_alias(PRODUCTION)
+    current = registry.version_for_alias(PRODUCTION)
+    production = int(current.version) if current is not None else None
+    if production is None and approver is not None:
+        from churn_platform.io.registry import CHALLENGER
+
+        challenger = registry.version_for_alias(CHALLENGER)
+        if challenger is not None:  # trained by an earlier run that stopped for approval
+            waiting = int(challenger.version)
+            from churn_platform.app.promotion import approve_challenger
+
+            approve_challenger(registry, waiting, approver=approver, reason="initial model")
+            console.print(f"{registry.model_name} v{waiting} approved by {approver}")
+            production = waiting
     console.print(
         f"replaying {len(weeks)} week(s) {start} → {end} from "
         f"{resources['data_source'].describe()}; data starts {first}"
