@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 CHURNED_ON = "churned_on"
 MIN_DURATION_DAYS = 0.5
+SNAPSHOT_WEEK = "snapshot_week"
 """Duration of a customer who churned (or is censored) on the day of their cohort: durations
 must be > 0 for the survival models."""
 
@@ -212,11 +213,14 @@ def training_cohort_weeks(as_of: date, plan: CohortPlan, first_week: date) -> li
 def stack_cohorts(frames: Sequence[tuple[date, pd.DataFrame]]) -> pd.DataFrame:
     """Concatenate per-cohort training frames (customer x snapshot week).
 
-    The same customer appears once per cohort they belong to. Ids are unique within a cohort
-    (checked per week by the contract), not across; the training split holds customers out
-    by a hash of their id, so one customer's rows never straddle train and test.
+    The same customer appears once per cohort they belong to; the ``snapshot_week`` column
+    (ISO date) says which (the gate compares models on the most recent one). Ids are unique
+    within a cohort (checked per week by the contract), not across; the training split holds
+    customers out by a hash of their id, so one customer's rows never straddle train and test,
+    and training weights each row 1/snapshots of its customer.
     """
-    return pd.concat([df for _, df in frames], ignore_index=True)
+    parts = [df.assign(**{SNAPSHOT_WEEK: week.isoformat()}) for week, df in frames]
+    return pd.concat(parts, ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------
