@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from churn_platform.app.calibration import calibrate_cohort, calibration_rows, worst_ici
 from churn_platform.domain.drift import DriftThresholds, FeatureDrift, feature_drift, score_drift
 from churn_platform.domain.metrics import SurvivalEvaluation, evaluate_survival
 from churn_platform.domain.policy import Observation, Signal
@@ -218,10 +219,16 @@ class DelayedEvaluation:
     rows: list[dict[str, Any]]
     skipped: str = ""
     history: pd.DataFrame | None = None  # all stored evaluations, for the trend chart
+    calibration: list[dict[str, Any]] = field(default_factory=list)  # calibration_results rows
 
     @property
     def worst_c_index(self) -> float:
         return float(min(r["c_index"] for r in self.rows)) if self.rows else float("nan")
+
+    @property
+    def worst_ici(self) -> tuple[float, dict[str, Any] | None]:
+        """Largest ICI over models and matured horizons, with its calibration row."""
+        return worst_ici(self.calibration)
 
 
 def delayed_evaluation_week(
@@ -239,7 +246,9 @@ def delayed_evaluation_week(
     """C-index (Harrell, Uno), Brier and AUC of the predictions made ``label_lag_weeks`` before
     ``week``, stored in ``model_evaluations`` and logged to the MLflow run of each model version
     that made them (``step`` = the cohort's week index), so every model gets a performance time
-    series. Skipped (with the reason) while there is no scored cohort or no churn known yet."""
+    series. Calibration (ICI, E50, E90, slope, deciles) at every matured horizon goes to
+    ``calibration_results`` and to the same run (``calibration.ici_<h>d``, ...). Skipped (with
+    the reason) while there is no scored cohort or no churn known yet."""
     cohort = week - timedelta(weeks=label_lag_weeks)
     lineage = predictions.lineage(cohort) if cohort >= start else pd.DataFrame()
     reason = ""
@@ -254,13 +263,29 @@ def delayed_evaluation_week(
         log.info(reason)
         return DelayedEvaluation(cohort, [], skipped=reason)
     rows: list[dict[str, Any]] = []
+    cal_rows: list[dict[str, Any]] = []
     for model_name, model_version, run_id in lineage_models(lineage):
         cols = ["customer_id", "risk_score", *[f"churn_prob_{h}d" for h in horizons]]
         preds = predictions.read_columns(cohort, cols, model_name=model_name)
         ev = evaluate_cohort(preds, labels, horizons)
         for line in absent_metrics(ev):
             log.info("%s v%s cohort %s: %s", model_name, model_version, cohort, line)
-        registry.log_metrics(run_id, evaluation_metrics(ev), step=week_index(cohort, start))
+        calibration = calibrate_cohort(preds, labels, horizons)
+        metrics = evaluation_metrics(ev)
+        for cal in calibration.values():
+            metrics.update(cal.metrics("calibration"))
+            if not cal.defined:
+                log.info("%s v%s cohort %s: %s", model_name, model_version, cohort, cal.undefined)
+        registry.log_metrics(run_id, metrics, step=week_index(cohort, start))
+        cal_rows += calibration_rows(
+            calibration,
+            scoring_week=cohort,
+            evaluated_week=week,
+            model_name=model_name,
+            model_version=model_version,
+            label_lag_weeks=label_lag_weeks,
+            run_id=run_id,
+        )
         rows.append(
             {
                 "scoring_week": cohort,
@@ -288,7 +313,9 @@ def delayed_evaluation_week(
             ev.n_events,
         )
     evaluations.upsert(pd.DataFrame(rows))
-    return DelayedEvaluation(cohort, rows, history=evaluations.read())
+    if cal_rows:
+        evaluations.upsert_calibration(pd.DataFrame(cal_rows))
+    return DelayedEvaluation(cohort, rows, history=evaluations.read(), calibration=cal_rows)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@ The tables live in one PostgreSQL schema (``churn`` by default):
   lineage that says which model, features and run produced it.
 * ``model_evaluations`` — how well the predictions of a past week ranked customers once their
   labels arrived (C-index, Uno's C, Brier/AUC at horizons).
+* ``calibration_results`` — how close the predicted churn probabilities of a past week came to
+  what happened, per matured horizon: ICI/E50/E90, calibration slope, observed (Kaplan-Meier)
+  vs expected risk and the decile table.
 * ``drift_results`` — the weekly feature and score drift tests and whether they breached.
 * ``alias_history`` — an audit trail of model alias moves (who promoted what, when and why).
 * ``promotion_ledger`` — every lifecycle transition of a model version (candidate, challenger,
@@ -60,6 +63,7 @@ class Tables:
     horizons: tuple[int, ...]
     predictions: sa.Table
     model_evaluations: sa.Table
+    calibration_results: sa.Table
     drift_results: sa.Table
     alias_history: sa.Table
     promotion_ledger: sa.Table
@@ -123,6 +127,36 @@ def tables_for(schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_H
             "model_version",
             "label_lag_weeks",
             name="model_evaluations_pkey",
+        ),
+    )
+
+    calibration_results = sa.Table(
+        "calibration_results",
+        md,
+        sa.Column("scoring_week", sa.Date, nullable=False),
+        sa.Column("model_name", sa.Text, nullable=False),
+        sa.Column("model_version", sa.Integer, nullable=False),
+        sa.Column("label_lag_weeks", sa.Integer, nullable=False),
+        sa.Column("horizon_days", sa.Integer, nullable=False, comment="inside the label window"),
+        sa.Column("evaluated_week", sa.Date),
+        sa.Column("n", sa.Integer),
+        sa.Column("n_events", sa.Integer, comment="churns by the horizon"),
+        sa.Column("expected_risk", sa.Double, comment="mean predicted P(churn by horizon)"),
+        sa.Column("observed_risk", sa.Double, comment="1 - Kaplan-Meier at the horizon"),
+        sa.Column("ici", sa.Double, comment="integrated calibration index (Austin 2020)"),
+        sa.Column("e50", sa.Double),
+        sa.Column("e90", sa.Double),
+        sa.Column("slope", sa.Double, comment="Cox coefficient of cloglog(predicted); 1 = ideal"),
+        sa.Column("deciles", pg.JSONB, comment="[{group, n, n_events, predicted, observed}]"),
+        sa.Column("mlflow_run_id", sa.Text),
+        sa.Column("evaluated_at", tz),
+        sa.PrimaryKeyConstraint(
+            "scoring_week",
+            "model_name",
+            "model_version",
+            "label_lag_weeks",
+            "horizon_days",
+            name="calibration_results_pkey",
         ),
     )
 
@@ -213,6 +247,7 @@ def tables_for(schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_H
         horizons=hs,
         predictions=predictions,
         model_evaluations=model_evaluations,
+        calibration_results=calibration_results,
         drift_results=drift_results,
         alias_history=alias_history,
         promotion_ledger=promotion_ledger,

@@ -86,16 +86,33 @@ class EvaluationStore(_Store):
         ``brier``/``auc`` hold ``{horizon_days: value}`` dicts; ``evaluated_at`` defaults to now.
         Returns the number of rows written.
         """
-        t = self.tables.model_evaluations
-        check_columns(rows, t, "Model evaluations")
+        return self._upsert(self.tables.model_evaluations, rows, "Model evaluations")
+
+    def upsert_calibration(self, rows: pd.DataFrame) -> int:
+        """Insert or update calibration rows keyed by (scoring_week, model_name, version, lag,
+        horizon_days); ``deciles`` holds the decile table as a list of dicts."""
+        return self._upsert(self.tables.calibration_results, rows, "Calibration results")
+
+    def read_calibration(self, model_name: str | None = None) -> pd.DataFrame:
+        """Calibration results (optionally of one model), oldest scoring week first."""
+        t = self.tables.calibration_results
+        stmt = sa.select(t).order_by(
+            t.c.model_name, t.c.scoring_week, t.c.model_version, t.c.horizon_days
+        )
+        if model_name is not None:
+            stmt = stmt.where(t.c.model_name == model_name)
+        return self._read(stmt, "calibration results")
+
+    def _upsert(self, t: sa.Table, rows: pd.DataFrame, what: str) -> int:
+        check_columns(rows, t, what)
         key = [c.name for c in t.primary_key.columns]
         missing = [k for k in key if k not in rows.columns]
         if missing:
-            raise StorageError(f"Model evaluations: key column(s) {missing} are missing.")
+            raise StorageError(f"{what}: key column(s) {missing} are missing.")
         if rows.empty:
             return 0
         if rows.duplicated(subset=key).any():
-            raise StorageError(f"Model evaluations: duplicated keys {key} in one upsert.")
+            raise StorageError(f"{what}: duplicated keys {key} in one upsert.")
         records = table_records(rows)
         now = datetime.now().astimezone()
         for rec in records:
@@ -114,7 +131,7 @@ class EvaluationStore(_Store):
             with self.engine.begin() as conn:
                 conn.execute(stmt, records)
         except sa.exc.DBAPIError as exc:
-            raise StorageError(f"Could not store model evaluations: {exc.orig}") from exc
+            raise StorageError(f"Could not store {what.lower()}: {exc.orig}") from exc
         return len(records)
 
     def read(self, model_name: str | None = None) -> pd.DataFrame:

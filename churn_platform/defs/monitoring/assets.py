@@ -40,6 +40,7 @@ from churn_platform.viz.plots import bars_png, line_png, markdown_table, png_mar
 
 START = week_of(START_WEEK)
 C_INDEX_CHECK = "c_index_above_threshold"
+CALIBRATION_CHECK = "calibration_ici_below_threshold"
 FEATURE_CHECK = "no_feature_drift_breach"
 SCORE_CHECK = "no_score_drift_breach"
 
@@ -83,7 +84,14 @@ def churn_labels(
     group_name="monitoring",
     code_version="1",
     kinds={"postgres", "mlflow"},
-    check_specs=[AssetCheckSpec(C_INDEX_CHECK, asset="delayed_evaluation")],
+    check_specs=[
+        AssetCheckSpec(C_INDEX_CHECK, asset="delayed_evaluation"),
+        AssetCheckSpec(
+            CALIBRATION_CHECK,
+            asset="delayed_evaluation",
+            description="ICI of predicted churn probabilities at every matured horizon (WARN)",
+        ),
+    ],
 )
 def delayed_evaluation(
     context: AssetExecutionContext,
@@ -106,20 +114,47 @@ def delayed_evaluation(
         start=START,
         log=context.log,
     )
-    return evaluation_materialization(result, monitoring.c_index_threshold)
+    return evaluation_materialization(
+        result, monitoring.c_index_threshold, monitoring.calibration_ici_threshold
+    )
+
+
+def calibration_check(result: DelayedEvaluation, ici_threshold: float) -> AssetCheckResult:
+    """WARN when the worst ICI over models and matured horizons exceeds the threshold."""
+    ici, row = result.worst_ici
+    if row is None:
+        why = result.skipped or "no matured horizon to calibrate"
+        return AssetCheckResult(
+            check_name=CALIBRATION_CHECK, passed=True, metadata={"skipped": why}
+        )
+    return AssetCheckResult(
+        check_name=CALIBRATION_CHECK,
+        passed=bool(ici <= ici_threshold),
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "ici": ici,
+            "threshold": ici_threshold,
+            "model_version": int(row["model_version"]),
+            "horizon_days": int(row["horizon_days"]),
+            "slope": float(row["slope"]),
+            "observed_risk": float(row["observed_risk"]),
+            "expected_risk": float(row["expected_risk"]),
+        },
+    )
 
 
 def evaluation_materialization(
-    result: DelayedEvaluation, c_index_threshold: float
+    result: DelayedEvaluation, c_index_threshold: float, ici_threshold: float = float("inf")
 ) -> MaterializeResult:
-    """Metadata (table, C-index trend) and the red/green C-index check of an evaluation."""
+    """Metadata (table, C-index trend) and the C-index (ERROR) and calibration (WARN) checks."""
     if result.skipped:
         return MaterializeResult(
             metadata={"skipped": result.skipped},
             check_results=[
                 AssetCheckResult(
                     check_name=C_INDEX_CHECK, passed=True, metadata={"skipped": result.skipped}
-                )
+                ),
+                calibration_check(result, ici_threshold),
             ],
         )
     worst = result.worst_c_index
@@ -139,6 +174,7 @@ def evaluation_materialization(
                 markdown_table(pd.DataFrame(result.rows).drop(columns=["brier", "auc"]))
             ),
             "c_index_trend": MetadataValue.md(png_markdown(trend, "C-index trend")),
+            **calibration_metadata(result),
         },
         check_results=[
             AssetCheckResult(
@@ -146,9 +182,22 @@ def evaluation_materialization(
                 passed=bool(worst >= c_index_threshold),
                 severity=AssetCheckSeverity.ERROR,
                 metadata={"c_index": worst, "threshold": c_index_threshold},
-            )
+            ),
+            calibration_check(result, ici_threshold),
         ],
     )
+
+
+def calibration_metadata(result: DelayedEvaluation) -> dict[str, Any]:
+    """The calibration table (one row per model and matured horizon) for the Dagster UI."""
+    if not result.calibration:
+        return {}
+    cols = ["model_version", "horizon_days", "n", "expected_risk", "observed_risk", "ici"]
+    frame = pd.DataFrame(result.calibration)[[*cols, "e50", "e90", "slope"]]
+    return {
+        "calibration": MetadataValue.md(markdown_table(frame)),
+        "worst_ici": result.worst_ici[0],
+    }
 
 
 def _drift_result(
