@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from churn_platform.app import monitoring
-from churn_platform.defs.assets.monitoring import CALIBRATION_CHECK, calibration_check
+from churn_platform.defs.monitoring.assets import CALIBRATION_CHECK, calibration_check
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import ModelRegistry
 from churn_platform.io.results import EvaluationStore
