@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -22,11 +22,25 @@ from rich.table import Table
 
 from churn_platform.errors import ChurnPlatformError
 
+if TYPE_CHECKING:
+    from churn_platform.runtime import Runtime
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 console = Console(stderr=True)
 out = Console()
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _bootstrap() -> tuple[Runtime, dict[str, Any]]:
+    """Read the environment once, start the embedded PostgreSQL if nothing is configured,
+    and build the resource set every command uses (pools are closed at process exit)."""
+    from churn_platform.defs.resources import build_resources
+    from churn_platform.runtime import bootstrap
+    from churn_platform.settings import Settings
+
+    rt = bootstrap(Settings.from_env())
+    return rt, build_resources(rt.settings, as_env_vars=False)
 
 
 def user_errors(fn: F) -> F:
@@ -195,23 +209,22 @@ def train(
     """Train, log and register a model; it becomes `challenger` if it passes the gate."""
     from churn_platform.app.training import train_and_register
     from churn_platform.app.training_data import load_training_data
-    from churn_platform.io.db import ensure_schema, make_engine
-    from churn_platform.io.notify import notifier_from_env
-    from churn_platform.io.registry import ModelRegistry
-    from churn_platform.io.results import AliasHistory, DriftStore
+    from churn_platform.defs.resources import WarehouseResource
     from churn_platform.model.train import TrainConfig
-    from churn_platform.runtime import resolve_runtime
 
-    rt = resolve_runtime()
+    rt, resources = _bootstrap()
     hs = _horizons(horizons)
     frame, contract = load_training_data(data_config, n_customers=n_customers, seed=seed)
-    ensure_schema(make_engine(rt.database_url), rt.db_schema, hs)
-    registry = ModelRegistry(
-        rt.model_name,
-        tracking_uri=rt.tracking_uri,
-        artifact_location=rt.mlflow_artifact_root,
-        alias_history=AliasHistory(rt.database_url, rt.db_schema),
+    base = resources["warehouse"]
+    warehouse = WarehouseResource(  # the same database and pool, with this model's horizons
+        database_url=base.database_url,
+        db_schema=base.db_schema,
+        horizons=list(hs),
+        pool_size=base.pool_size,
+        max_overflow=base.max_overflow,
     )
+    warehouse.setup()
+    registry = resources["mlflow_resource"].registry(warehouse)
     with _progress() as progress:
         outcome = train_and_register(
             frame,
@@ -220,8 +233,8 @@ def train(
             config=TrainConfig(horizons=hs, seed=seed),
             changed_by=changed_by,
             progress=training_progress(progress, 2000),
-            notifier=notifier_from_env(),
-            drift=DriftStore(rt.database_url, rt.db_schema).read(kind="feature"),
+            notifier=resources["notifier"].notifier(),
+            drift=warehouse.drift().read(kind="feature"),
         )
     from churn_platform.app.backtest import BacktestReport
 
@@ -239,18 +252,8 @@ def train(
 
 def _lifecycle_registry() -> Any:
     """The registry with its PostgreSQL ledger, for lifecycle commands."""
-    from churn_platform.io.db import ensure_schema, make_engine
-    from churn_platform.io.registry import ModelRegistry
-    from churn_platform.io.results import AliasHistory
-    from churn_platform.runtime import resolve_runtime
-
-    rt = resolve_runtime()
-    ensure_schema(make_engine(rt.database_url), rt.db_schema)
-    return ModelRegistry(
-        rt.model_name,
-        tracking_uri=rt.tracking_uri,
-        alias_history=AliasHistory(rt.database_url, rt.db_schema),
-    )
+    _rt, resources = _bootstrap()
+    return resources["mlflow_resource"].registry(resources["warehouse"])
 
 
 def _after_transition(registry: Any, result: Any) -> None:
@@ -427,12 +430,10 @@ def serve(
     Needs CHURN_API_KEY (clients send it in the X-API-Key header)."""
     import uvicorn
 
-    from churn_platform.io.registry import ModelRegistry
-    from churn_platform.runtime import resolve_runtime
     from churn_platform.serving import create_app
 
-    rt = resolve_runtime()
-    registry = ModelRegistry(rt.model_name, tracking_uri=rt.tracking_uri)
+    _rt, resources = _bootstrap()
+    registry = resources["mlflow_resource"].registry()
     api = create_app(registry, alias=alias, refresh_seconds=refresh_seconds)
     uvicorn.run(api, host=host, port=port, log_level="info")
 

@@ -2,29 +2,29 @@
 
 from __future__ import annotations
 
-import os
 from datetime import date
 
 from dagster import WeeklyPartitionsDefinition
 
+from churn_platform.settings import Settings
+
 DEFAULT_START_WEEK = "2025-01-06"  # the simulator's first week
 
 
-def start_week() -> str:
+def start_week(settings: Settings | None = None) -> str:
     """The first weekly partition: where the data starts.
 
     ``CHURN_START_WEEK`` if set (``churn-platform run`` sets it from the data); else, with a
     configured source (``CHURN_DATA_CONFIG``), the Monday of its first snapshot; else the
     simulator's first week.
     """
-    explicit = os.environ.get("CHURN_START_WEEK")
-    if explicit:
-        return explicit
-    config = os.environ.get("CHURN_DATA_CONFIG")
-    if config:
+    s = settings or Settings.from_env()  # read when partitions are first imported
+    if "CHURN_START_WEEK" in s.from_environment:
+        return s.start_week
+    if s.data_config:
         from churn_platform.io.configured_source import ConfiguredSource
 
-        return ConfiguredSource.from_path(config).first_week().isoformat()
+        return ConfiguredSource.from_path(s.data_config).first_week().isoformat()
     return DEFAULT_START_WEEK
 
 

@@ -1,30 +1,46 @@
 """Dagster resources: the database, MLflow, the artifact store and the customer data source.
 
-Each is a ``ConfigurableResource`` whose connection settings come from the environment
-(``EnvVar`` in definitions.py, so secrets never show in the UI). Left unset, they fall back to
-the embedded defaults of :mod:`churn_platform.runtime`, which is how the demo runs.
+Built in one place, :func:`build_resources`, from a :class:`~churn_platform.settings.Settings`
+(Definitions, the demo, the CLI and the tests all use it). Connection settings arrive resolved:
+resource accessors never start a server or read the environment; the entry points call
+:func:`churn_platform.runtime.bootstrap` first (it starts the embedded PostgreSQL when nothing
+is configured). Secret-bearing fields are ``EnvVar`` references in Definitions, so their values
+never show in the UI.
+
+The warehouse holds one bounded pool per process (``pool_size + max_overflow`` connections),
+opened on first use and closed at the end of every run (``teardown_after_execution``) and at
+process exit.
 """
 
 import functools
 from datetime import date
+from typing import Any
 
 import pandas as pd
-from dagster import ConfigurableResource
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
 from churn_platform.domain.datasource import CustomerDataSource, SimulatorSource
 from churn_platform.domain.drift import DriftThresholds
 from churn_platform.domain.policy import PolicyConfig
 from churn_platform.domain.schema import DEFAULT_HORIZONS, FeatureContract
 from churn_platform.domain.simulator import CustomerSimulator, SimulatorConfig
+from churn_platform.errors import StorageError
 from churn_platform.io.artifacts import ArtifactStore
-from churn_platform.io.db import ensure_schema, make_engine
+from churn_platform.io.db import MAX_OVERFLOW, POOL_SIZE, Database, database_for, ensure_schema
+from churn_platform.io.insights_store import InsightsStore
 from churn_platform.io.notify import LogNotifier, Notifier, SlackWebhookNotifier
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import ModelRegistry
 from churn_platform.io.results import AliasHistory, DriftStore, EvaluationStore
-from churn_platform.runtime import resolve_runtime
+from churn_platform.settings import Settings
 
 _SCHEMA_READY: set[tuple[str, str, tuple[int, ...]]] = set()
+
+_NOT_BOOTSTRAPPED = (
+    "{what} is not configured. Set {env}, or start through an entry point (`churn-platform "
+    "demo`, `churn-platform dev`, the CLI commands), which starts the embedded PostgreSQL "
+    "when nothing is configured (churn_platform.runtime.bootstrap)."
+)
 
 
 class WarehouseResource(ConfigurableResource):
@@ -33,23 +49,34 @@ class WarehouseResource(ConfigurableResource):
     database_url: str | None = None
     db_schema: str = "churn"
     horizons: list[int] = list(DEFAULT_HORIZONS)  # noqa: RUF012 - pydantic field default
+    pool_size: int = POOL_SIZE
+    max_overflow: int = MAX_OVERFLOW
 
     def url(self) -> str:
-        return self.database_url or resolve_runtime().database_url
+        if not self.database_url:
+            raise StorageError(
+                _NOT_BOOTSTRAPPED.format(what="The application database", env="DATABASE_URL")
+            )
+        return self.database_url
 
-    def setup(self) -> str:
+    def database(self) -> Database:
+        """The process's one bounded pool for this database (opened on first use)."""
+        return database_for(self.url(), pool_size=self.pool_size, max_overflow=self.max_overflow)
+
+    def setup(self) -> Database:
         """Create the schema and tables if missing (idempotent, once per process); returns
-        the URL."""
-        url = self.url()
-        key = (url, self.db_schema, tuple(self.horizons))
+        the database."""
+        db = self.database()
+        key = (db.url, self.db_schema, tuple(self.horizons))
         if key not in _SCHEMA_READY:
-            engine = make_engine(url)
-            try:
-                ensure_schema(engine, self.db_schema, self.horizons)
-            finally:
-                engine.dispose()
+            ensure_schema(db.engine, self.db_schema, self.horizons)
             _SCHEMA_READY.add(key)
-        return url
+        return db
+
+    def teardown_after_execution(self, context: InitResourceContext) -> None:
+        """Close this process's pool at the end of the run (the next run reopens it)."""
+        if self.database_url:
+            self.database().dispose()
 
     def predictions(self) -> PredictionsRepository:
         return PredictionsRepository(self.setup(), self.db_schema, self.horizons)
@@ -63,6 +90,9 @@ class WarehouseResource(ConfigurableResource):
     def alias_history(self) -> AliasHistory:
         return AliasHistory(self.setup(), self.db_schema)
 
+    def insights(self) -> InsightsStore:
+        return InsightsStore(self.setup(), self.db_schema)
+
 
 class MlflowResource(ConfigurableResource):
     """MLflow tracking + model registry (``models:/<name>@production``)."""
@@ -73,18 +103,20 @@ class MlflowResource(ConfigurableResource):
     artifact_location: str | None = None
 
     def resolved_tracking_uri(self) -> str:
-        return self.tracking_uri or resolve_runtime().tracking_uri
+        if not self.tracking_uri:
+            raise StorageError(
+                _NOT_BOOTSTRAPPED.format(
+                    what="The MLflow tracking store", env="MLFLOW_TRACKING_URI"
+                )
+            )
+        return self.tracking_uri
 
     def registry(self, warehouse: WarehouseResource | None = None) -> ModelRegistry:
-        uri = self.resolved_tracking_uri()
-        location = self.artifact_location
-        if location is None and self.tracking_uri is None:
-            location = resolve_runtime().mlflow_artifact_root
         return ModelRegistry(
             self.model_name,
-            tracking_uri=uri,
+            tracking_uri=self.resolved_tracking_uri(),
             experiment_name=self.experiment_name,
-            artifact_location=location,
+            artifact_location=self.artifact_location,
             alias_history=warehouse.alias_history() if warehouse is not None else None,
         )
 
@@ -95,7 +127,11 @@ class ArtifactStoreResource(ConfigurableResource):
     root: str | None = None
 
     def store(self) -> ArtifactStore:
-        return ArtifactStore.from_uri(self.root or resolve_runtime().artifact_root)
+        if not self.root:
+            raise StorageError(
+                _NOT_BOOTSTRAPPED.format(what="The artifact store", env="CHURN_ARTIFACT_ROOT")
+            )
+        return ArtifactStore.from_uri(self.root)
 
 
 class MonitoringResource(ConfigurableResource):
@@ -230,3 +266,51 @@ class DataSourceResource(ConfigurableResource):
 
 def _opt_date(text: str | None) -> date | None:
     return date.fromisoformat(text) if text else None
+
+
+def build_resources(
+    settings: Settings | None = None, *, as_env_vars: bool = True, **overrides: Any
+) -> dict[str, Any]:
+    """The resource set of churn_platform, from settings (default: read from the environment).
+
+    With ``as_env_vars`` (the default, for Definitions) the secret-bearing values that came
+    from the environment are passed as ``EnvVar`` references that Dagster resolves at run time
+    and never displays; False passes the values, for code that also uses the resources outside
+    a run (the demo, the CLI, tests). ``overrides`` replace resources by key (e.g.
+    ``data_source=DataSourceResource(...)``). Pass settings resolved by
+    :func:`churn_platform.runtime.bootstrap` so the embedded defaults are filled in.
+    """
+    from churn_platform.defs.io_managers import ParquetSnapshotIOManager
+
+    s = settings if settings is not None else Settings.from_env()
+
+    def value(name: str, resolved: str | None) -> Any:
+        if not resolved:
+            return None
+        if as_env_vars and name in s.from_environment:
+            return EnvVar(name)
+        return resolved
+
+    artifacts = overrides.get("artifacts") or ArtifactStoreResource(
+        root=value("CHURN_ARTIFACT_ROOT", s.artifact_root)
+    )
+    resources: dict[str, Any] = {
+        "warehouse": WarehouseResource(
+            database_url=value("DATABASE_URL", s.database_url),
+            db_schema=s.db_schema,
+            pool_size=s.db_pool_size,
+            max_overflow=s.db_max_overflow,
+        ),
+        "mlflow_resource": MlflowResource(
+            tracking_uri=value("MLFLOW_TRACKING_URI", s.mlflow_tracking_uri),
+            model_name=s.model_name,
+            artifact_location=value("CHURN_MLFLOW_ARTIFACT_ROOT", s.mlflow_artifact_root),
+        ),
+        "artifacts": artifacts,
+        "data_source": DataSourceResource(config_path=value("CHURN_DATA_CONFIG", s.data_config)),
+        "snapshot_io_manager": ParquetSnapshotIOManager(artifacts=artifacts),
+        "monitoring": MonitoringResource(),
+        "notifier": NotifierResource(webhook_url=value("SLACK_WEBHOOK_URL", s.slack_webhook_url)),
+    }
+    resources.update(overrides)
+    return resources

@@ -136,7 +136,7 @@ _SMALL = 512  # below this many values a bucket is simply sorted and walked
 _MAX_DEPTH = 4
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _walk_sorted(
     sa: np.ndarray, sb: np.ndarray, i0: int, j0: int, n1: int, n2: int
 ) -> tuple[float, float]:
@@ -161,7 +161,7 @@ def _walk_sorted(
     return dmax, dmin
 
 
-@numba.njit(cache=False, nogil=True, inline="always")
+@numba.njit(cache=True, nogil=True, inline="always")
 def _bucket(
     x: float, x_bits: int, lo: float, hi: float, base: float, scale: float, nb: int, bits: bool
 ) -> int:
@@ -186,7 +186,7 @@ def _bucket(
     return int(f)
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _extrema(
     a: np.ndarray, b: np.ndarray, i0: int, j0: int, n1: int, n2: int, depth: int
 ) -> tuple[float, float]:

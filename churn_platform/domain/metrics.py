@@ -168,7 +168,7 @@ def _scores(values: ArrayLike, name: str, n: int) -> FloatArray:
 # --------------------------------------------------------------------------------------------
 
 
-@numba.njit(cache=False, nogil=True)
+@numba.njit(cache=True, nogil=True)
 def _concordance_kernel(
     time_sorted: np.ndarray,
     event_sorted: np.ndarray,

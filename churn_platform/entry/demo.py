@@ -11,43 +11,27 @@ the approval: the demo approves its own challengers and says so in the alias his
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from datetime import date, timedelta
-from pathlib import Path
 from typing import Any
 
 from dagster import DagsterInstance
 from rich.console import Console
 from rich.table import Table
 
-from churn_platform.defs.definitions import ASSETS, build_resources
-from churn_platform.defs.resources import DataSourceResource, MonitoringResource
+from churn_platform.defs.definitions import ASSETS
+from churn_platform.defs.resources import (
+    DataSourceResource,
+    MonitoringResource,
+    build_resources,
+)
 from churn_platform.entry.loop import LoopReport, run_weekly_loop
-from churn_platform.runtime import Runtime, resolve_runtime
-from churn_platform.settings import get_settings
+from churn_platform.runtime import bootstrap, export_runtime_env
+from churn_platform.settings import Settings
 
 SIM_START = date(2025, 1, 6)
 TRAIN_WINDOW_WEEKS = 26
 DEMO_APPROVER = "demo-auto-approval (not a human)"
-
-
-def export_runtime_env(rt: Runtime, home: Path) -> Path:
-    """Point every component (Dagster runs, MLflow, `dagster dev`) at the same stores."""
-    os.environ["DATABASE_URL"] = rt.database_url
-    os.environ["MLFLOW_TRACKING_URI"] = rt.tracking_uri
-    if rt.mlflow_artifact_root:
-        os.environ["CHURN_MLFLOW_ARTIFACT_ROOT"] = rt.mlflow_artifact_root
-    os.environ["CHURN_ARTIFACT_ROOT"] = rt.artifact_root
-    dagster_home = (home / "dagster_home").resolve()
-    dagster_home.mkdir(parents=True, exist_ok=True)
-    repo_yaml = Path(__file__).resolve().parents[1] / "dagster.yaml"
-    if repo_yaml.exists():
-        shutil.copy(repo_yaml, dagster_home / "dagster.yaml")
-    else:  # installed as a wheel: an empty file means Dagster defaults
-        (dagster_home / "dagster.yaml").touch()
-    os.environ["DAGSTER_HOME"] = str(dagster_home)
-    return dagster_home
 
 
 def quiet_libraries() -> None:
@@ -62,17 +46,24 @@ def quiet_libraries() -> None:
 
 
 def demo_resources(
-    n_customers: int, seed: int, drift_week: date | None, label_lag_weeks: int
+    settings: Settings,
+    n_customers: int,
+    seed: int,
+    drift_week: date | None,
+    label_lag_weeks: int,
 ) -> dict[str, Any]:
-    resources = build_resources(as_env_vars=False)
-    resources["data_source"] = DataSourceResource(
-        sim_customers=n_customers,
-        sim_seed=seed,
-        sim_start_week=SIM_START.isoformat(),
-        sim_feature_drift_week=drift_week.isoformat() if drift_week else None,
+    """The platform's resources (``settings`` resolved by bootstrap) with the simulated base."""
+    return build_resources(
+        settings,
+        as_env_vars=False,
+        data_source=DataSourceResource(
+            sim_customers=n_customers,
+            sim_seed=seed,
+            sim_start_week=SIM_START.isoformat(),
+            sim_feature_drift_week=drift_week.isoformat() if drift_week else None,
+        ),
+        monitoring=MonitoringResource(label_lag_weeks=label_lag_weeks),
     )
-    resources["monitoring"] = MonitoringResource(label_lag_weeks=label_lag_weeks)
-    return resources
 
 
 def run_demo(
@@ -83,17 +74,17 @@ def run_demo(
     drift_after_weeks: int = 6,
     label_lag_weeks: int = 13,
 ) -> LoopReport:
-    settings = get_settings()
+    settings = Settings.from_env()
     t0 = time.perf_counter()
     quiet_libraries()
     console.rule("[bold]churn_platform demo")
     console.print(f"embedded PostgreSQL + MLflow store under {settings.home.resolve()}")
-    rt = resolve_runtime(settings)
+    rt = bootstrap(settings)  # starts the embedded PostgreSQL once, here
     dagster_home = export_runtime_env(rt, settings.home)
     first_week = SIM_START + timedelta(weeks=TRAIN_WINDOW_WEEKS)
     drift_week = first_week + timedelta(weeks=drift_after_weeks)
     scoring_weeks = [first_week + timedelta(weeks=i) for i in range(weeks)]
-    resources = demo_resources(n_customers, seed, drift_week, label_lag_weeks)
+    resources = demo_resources(rt.settings, n_customers, seed, drift_week, label_lag_weeks)
     console.print(
         f"{n_customers} simulated customers; weekly scoring {scoring_weeks[0]} → "
         f"{scoring_weeks[-1]}; prices rise and usage falls from {drift_week}; labels "

@@ -7,14 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from churn_platform.entry.demo import export_runtime_env
-from churn_platform.runtime import resolve_runtime
-from churn_platform.settings import get_settings
+from churn_platform.runtime import bootstrap, export_runtime_env
+from churn_platform.settings import Settings
 
 
 def run_dev(port: int = 3000) -> None:
-    settings = get_settings()
-    rt = resolve_runtime(settings)
+    settings = Settings.from_env()
+    rt = bootstrap(settings)  # the embedded PostgreSQL is started here, once, for every child
     export_runtime_env(rt, settings.home)
     workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(port)]

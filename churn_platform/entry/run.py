@@ -82,28 +82,35 @@ def run_replay(
 
     from dagster import DagsterInstance
 
-    from churn_platform.defs.definitions import ASSETS, build_resources
-    from churn_platform.defs.resources import DataSourceResource, MonitoringResource
-    from churn_platform.entry.demo import _summary, export_runtime_env, quiet_libraries
+    from churn_platform.defs.definitions import ASSETS
+    from churn_platform.defs.resources import (
+        DataSourceResource,
+        MonitoringResource,
+        build_resources,
+    )
+    from churn_platform.entry.demo import _summary, quiet_libraries
     from churn_platform.entry.loop import run_weekly_loop
     from churn_platform.io.registry import PRODUCTION
-    from churn_platform.runtime import resolve_runtime
-    from churn_platform.settings import get_settings
+    from churn_platform.runtime import bootstrap, export_runtime_env
+    from churn_platform.settings import Settings
 
-    settings = get_settings()
+    settings = Settings.from_env()  # after CHURN_DATA_CONFIG / CHURN_START_WEEK above
     quiet_libraries()
     t0 = time.perf_counter()
-    rt = resolve_runtime(settings)
+    rt = bootstrap(settings)  # starts the embedded PostgreSQL once, here
     export_runtime_env(rt, settings.home)
-    resources = build_resources(as_env_vars=False)
-    resources["data_source"] = (
-        DataSourceResource(config_path=config_path)
-        if config_path is not None
-        else DataSourceResource(
-            sim_customers=n_customers, sim_seed=seed, sim_start_week=first.isoformat()
-        )
+    resources = build_resources(
+        rt.settings,
+        as_env_vars=False,
+        data_source=(
+            DataSourceResource(config_path=config_path)
+            if config_path is not None
+            else DataSourceResource(
+                sim_customers=n_customers, sim_seed=seed, sim_start_week=first.isoformat()
+            )
+        ),
+        monitoring=MonitoringResource(label_lag_weeks=label_lag_weeks),
     )
-    resources["monitoring"] = MonitoringResource(label_lag_weeks=label_lag_weeks)
     weeks = [start + timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
     registry = resources["mlflow_resource"].registry(resources["warehouse"])
     current = registry.version_for_alias(PRODUCTION)

@@ -22,7 +22,10 @@ against a ``predictions`` table built for other horizons.
 
 from __future__ import annotations
 
+import atexit
+import os
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
@@ -263,13 +266,29 @@ def describe_url(url: str | sa.URL) -> str:
     return f"{host}{port}/{u.database or ''}"
 
 
-def make_engine(url: str | sa.URL) -> sa.Engine:
-    """Create an engine and check the database answers; unreachable → :class:`StorageError`.
+# Bounds of one process's pool per database: at most POOL_SIZE + MAX_OVERFLOW connections.
+# Settings (CHURN_DB_POOL_SIZE / CHURN_DB_MAX_OVERFLOW) pass other values through the resource.
+POOL_SIZE = 2
+MAX_OVERFLOW = 2
+POOL_TIMEOUT_S = 60
+
+
+def make_engine(
+    url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW
+) -> sa.Engine:
+    """Create a bounded engine and check the database answers; unreachable → StorageError.
 
     Connections are pinged before use so a restarted database does not fail the next run.
+    Prefer :func:`database_for` (one shared pool per process and URL) over a new engine.
     """
     try:
-        engine = sa.create_engine(url, pool_pre_ping=True)
+        engine = sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_timeout=POOL_TIMEOUT_S,
+        )
     except (sa.exc.ArgumentError, ImportError) as exc:
         raise StorageError(f"Invalid database URL for {describe_url(url)}: {exc}") from exc
     try:
@@ -284,6 +303,102 @@ def make_engine(url: str | sa.URL) -> sa.Engine:
             "running and that the database exists."
         ) from exc
     return engine
+
+
+class Database:
+    """One bounded connection pool to one PostgreSQL database, created on first use.
+
+    The stores (predictions, evaluations, drift, alias history, insights, shard staging) take a
+    ``Database`` (or an engine) instead of a URL, so a process holds one pool per database no
+    matter how many stores it builds. :meth:`dispose` closes the pool's connections; the next use
+    opens a new pool, so disposing at resource teardown is always safe.
+    """
+
+    def __init__(
+        self, url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW
+    ) -> None:
+        self.url = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+        self.pool_size = pool_size
+        self.max_overflow = max_overflow
+        self._engine: sa.Engine | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def max_connections(self) -> int:
+        return self.pool_size + self.max_overflow
+
+    @property
+    def engine(self) -> sa.Engine:
+        if self._engine is None:
+            with self._lock:
+                if self._engine is None:
+                    self._engine = make_engine(
+                        self.url, pool_size=self.pool_size, max_overflow=self.max_overflow
+                    )
+        return self._engine
+
+    def dispose(self) -> None:
+        """Close every pooled connection (checked-out ones close when returned)."""
+        with self._lock:
+            engine, self._engine = self._engine, None
+        if engine is not None:
+            engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({describe_url(self.url)}, max {self.max_connections} connections)"
+
+
+_DATABASES: dict[tuple[int, str], Database] = {}
+_DATABASES_LOCK = threading.Lock()
+
+
+def database_for(
+    url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW
+) -> Database:
+    """The process's one :class:`Database` for ``url`` (created on first call, bounds fixed then).
+
+    Keyed by process id too: a forked child never reuses its parent's sockets. All pools are
+    disposed at interpreter exit.
+    """
+    text = url if isinstance(url, str) else url.render_as_string(hide_password=False)
+    key = (os.getpid(), text)
+    with _DATABASES_LOCK:
+        db = _DATABASES.get(key)
+        if db is None:
+            if not _DATABASES:
+                atexit.register(dispose_databases)
+            db = _DATABASES[key] = Database(text, pool_size=pool_size, max_overflow=max_overflow)
+    return db
+
+
+def dispose_databases() -> None:
+    """Close the pools of every :class:`Database` of this process (teardown, process exit)."""
+    with _DATABASES_LOCK:
+        mine = [db for (pid, _), db in _DATABASES.items() if pid == os.getpid()]
+    for db in mine:
+        db.dispose()
+
+
+DatabaseLike = Database | sa.Engine | str
+
+
+def engine_of(target: DatabaseLike) -> sa.Engine:
+    """The engine behind a store's ``Database``/engine/URL argument (a URL maps to the
+    process's shared pool, never to a new engine)."""
+    if isinstance(target, sa.Engine):
+        return target
+    if isinstance(target, Database):
+        return target.engine
+    return database_for(target).engine
+
+
+def url_of(target: DatabaseLike) -> str:
+    """The full SQLAlchemy URL (with password) of a store's ``Database``/engine/URL argument."""
+    if isinstance(target, sa.Engine):
+        return target.url.render_as_string(hide_password=False)
+    if isinstance(target, Database):
+        return target.url
+    return target
 
 
 def libpq_url(sqlalchemy_url: str | sa.URL) -> str:

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from churn_platform.errors import StorageError
-from churn_platform.io.db import DEFAULT_SCHEMA, describe_url, make_engine
+from churn_platform.io.db import DEFAULT_SCHEMA, DatabaseLike, describe_url, engine_of
 from churn_platform.io.results import check_columns, table_records
 
 ESTIMATE_KINDS = ("forecast", "interim")
@@ -147,8 +147,8 @@ def _records(frame: pd.DataFrame, table: sa.Table, what: str) -> list[dict[str, 
 class InsightsStore:
     """Reads and writes of the three insight tables."""
 
-    def __init__(self, url: str | sa.Engine, schema: str = DEFAULT_SCHEMA) -> None:
-        self.engine = url if isinstance(url, sa.Engine) else make_engine(url)
+    def __init__(self, db: DatabaseLike, schema: str = DEFAULT_SCHEMA) -> None:
+        self.engine = engine_of(db)  # the process's shared pool, never a new one
         self.tables = ensure_insights_tables(self.engine, schema)
 
     @property

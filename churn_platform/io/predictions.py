@@ -35,11 +35,13 @@ from churn_platform.errors import ChurnPlatformError, StorageError
 from churn_platform.io.db import (
     DEFAULT_HORIZONS,
     DEFAULT_SCHEMA,
+    DatabaseLike,
     Tables,
     describe_url,
+    engine_of,
     ensure_schema,
     libpq_url,
-    make_engine,
+    url_of,
 )
 
 APPLICATION_NAME = "churn_platform.predictions"
@@ -130,20 +132,22 @@ def adbc_transaction(adbc_uri: str, url: str, what: str) -> Iterator[Any]:
 class PredictionsRepository:
     """Stores and reads the weekly churn predictions of each model.
 
-    ``url`` is a SQLAlchemy PostgreSQL URL; the schema and tables are created on first use.
+    ``db`` is the process's :class:`~churn_platform.io.db.Database` (or an engine; a URL maps to
+    the shared pool of that URL); the schema and tables are created on first use.
     ``backend_pid`` holds the server process id of the connection currently writing a week
     (``None`` when idle) so operators and tests can find it in ``pg_stat_activity``.
     """
 
     def __init__(
         self,
-        url: str,
+        db: DatabaseLike,
         schema: str = DEFAULT_SCHEMA,
         horizons: Sequence[int] = DEFAULT_HORIZONS,
     ) -> None:
+        url = url_of(db)
         self.url = url
         self.schema = schema
-        self.engine = make_engine(url)
+        self.engine = engine_of(db)  # the process's shared pool, never a new one
         self.tables: Tables = ensure_schema(self.engine, schema, horizons)
         self.table = self.tables.predictions
         self.arrow_schema = arrow_schema(self.table)

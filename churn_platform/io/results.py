@@ -16,7 +16,13 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from churn_platform.errors import StorageError
-from churn_platform.io.db import DEFAULT_SCHEMA, Tables, ensure_monitoring_tables, make_engine
+from churn_platform.io.db import (
+    DEFAULT_SCHEMA,
+    DatabaseLike,
+    Tables,
+    engine_of,
+    ensure_monitoring_tables,
+)
 
 DRIFT_KINDS = ("feature", "score")
 
@@ -58,10 +64,14 @@ def check_columns(frame: pd.DataFrame, table: sa.Table, what: str) -> None:
 
 
 class _Store:
-    """Shared engine/schema handling."""
+    """Shared engine/schema handling.
 
-    def __init__(self, url: str | sa.Engine, schema: str = DEFAULT_SCHEMA) -> None:
-        self.engine = url if isinstance(url, sa.Engine) else make_engine(url)
+    ``db`` is the process's :class:`~churn_platform.io.db.Database` (or an engine; a URL maps
+    to the shared pool of that URL): stores never open a pool of their own.
+    """
+
+    def __init__(self, db: DatabaseLike, schema: str = DEFAULT_SCHEMA) -> None:
+        self.engine = engine_of(db)
         self.tables: Tables = ensure_monitoring_tables(self.engine, schema)
 
     def _read(self, stmt: sa.Select[Any], what: str) -> pd.DataFrame:
@@ -73,7 +83,7 @@ class _Store:
             raise StorageError(f"Could not read {what}: {exc.orig}") from exc
 
     def dispose(self) -> None:
-        """Close pooled connections."""
+        """Close the shared pool's idle connections (it reopens on next use)."""
         self.engine.dispose()
 
 

@@ -39,10 +39,12 @@ from churn_platform.errors import EmptyPartitionError, StorageError
 from churn_platform.io.db import (
     DEFAULT_HORIZONS,
     DEFAULT_SCHEMA,
+    DatabaseLike,
     describe_url,
+    engine_of,
     libpq_url,
-    make_engine,
     tables_for,
+    url_of,
 )
 from churn_platform.io.prediction_rows import DEFAULT_CHUNK_ROWS, Lineage
 from churn_platform.io.predictions import (
@@ -211,18 +213,23 @@ class SwappedWeek:
 class ShardStager:
     """Stages shard slices of a week's predictions and swaps the complete week in.
 
-    ``url`` is a SQLAlchemy PostgreSQL URL; the live ``predictions`` table and the staging
+    ``db`` is the process's :class:`~churn_platform.io.db.Database` (or an engine; a URL maps to
+    the shared pool of that URL); the live ``predictions`` table and the staging
     tables are created if missing.
     """
 
     def __init__(
-        self, url: str, schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_HORIZONS
+        self,
+        db: DatabaseLike,
+        schema: str = DEFAULT_SCHEMA,
+        horizons: Sequence[int] = DEFAULT_HORIZONS,
     ) -> None:
         from churn_platform.io.db import ensure_schema
 
+        url = url_of(db)
         self.url = url
         self.schema = schema
-        self.engine = make_engine(url)
+        self.engine = engine_of(db)  # the process's shared pool, never a new one
         ensure_schema(self.engine, schema, horizons)
         self.tables = ensure_staging(self.engine, schema, horizons)
         self.staging_schema = arrow_schema(self.tables.staging)

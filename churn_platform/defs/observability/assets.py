@@ -165,35 +165,26 @@ def read_snapshot(
     ``predictions`` only each model's latest week (counts, scores and scoring time)."""
     evaluations_store, drift_store = warehouse.evaluations(), warehouse.drift()
     aliases_store, predictions = warehouse.alias_history(), warehouse.predictions()
-    try:
-        evaluations = evaluations_store.read()
-        drift = drift_store.read()
-        names = list(dict.fromkeys([*model_names, *_names(evaluations), *_names(drift)]))
-        weeks = predictions.weeks()
-        if weeks:
-            names = list(dict.fromkeys([*names, *_names(predictions.lineage(weeks[-1]))]))
-        volumes, scores, aliases = [], [], []
-        for name in names:
-            aliases.append(aliases_store.read(name))
-            model_weeks = predictions.weeks(name)
-            if not model_weeks:
-                continue
-            week = model_weeks[-1]
-            lineage = predictions.lineage(week)
-            lineage = lineage[lineage["model_name"] == name]
-            volumes.append(
-                lineage.assign(scoring_week=week)[
-                    ["scoring_week", "model_name", "model_version", "n"]
-                ]
-            )
-            cols = ["model_version", "risk_score", "scored_at"]
-            scores.append(
-                predictions.read_columns(week, cols, model_name=name).assign(model_name=name)
-            )
-    finally:
-        for store in (evaluations_store, drift_store, aliases_store):
-            store.dispose()
-        predictions.engine.dispose()
+    evaluations = evaluations_store.read()
+    drift = drift_store.read()
+    names = list(dict.fromkeys([*model_names, *_names(evaluations), *_names(drift)]))
+    weeks = predictions.weeks()
+    if weeks:
+        names = list(dict.fromkeys([*names, *_names(predictions.lineage(weeks[-1]))]))
+    volumes, scores, aliases = [], [], []
+    for name in names:
+        aliases.append(aliases_store.read(name))
+        model_weeks = predictions.weeks(name)
+        if not model_weeks:
+            continue
+        week = model_weeks[-1]
+        lineage = predictions.lineage(week)
+        lineage = lineage[lineage["model_name"] == name]
+        volumes.append(
+            lineage.assign(scoring_week=week)[["scoring_week", "model_name", "model_version", "n"]]
+        )
+        cols = ["model_version", "risk_score", "scored_at"]
+        scores.append(predictions.read_columns(week, cols, model_name=name).assign(model_name=name))
     return MonitoringSnapshot(
         evaluations=evaluations,
         drift=drift,

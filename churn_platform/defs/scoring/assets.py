@@ -1,8 +1,6 @@
 """``churn_scores``: every active customer scored with the production model, written to the
 ``predictions`` table with lineage. Re-running a week replaces that week atomically."""
 
-import os
-
 import pandas as pd
 from dagster import (
     AssetExecutionContext,
@@ -28,6 +26,7 @@ from churn_platform.defs.partitions import week_of, weekly_partitions
 from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
 from churn_platform.errors import DataContractError, ModelNotFoundError
 from churn_platform.io.registry import PRODUCTION
+from churn_platform.settings import get_settings
 from churn_platform.viz.plots import histogram_png, markdown_table, png_markdown
 
 
@@ -40,7 +39,7 @@ class ScoringConfig(Config):
 
 def code_version() -> str:
     """Package version plus the git sha CI bakes into the image (CHURN_CODE_VERSION)."""
-    sha = os.environ.get("CHURN_CODE_VERSION", "")
+    sha = get_settings().code_sha
     return f"{churn_platform.__version__}+{sha}" if sha else churn_platform.__version__
 
 

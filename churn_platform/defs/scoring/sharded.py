@@ -104,11 +104,7 @@ def plan_shards(
         scored_at=now_utc(),
     )
     stage_id = f"{week.isoformat()}:{lineage.model_name}:{context.run_id}"
-    stager = _stager(warehouse)
-    try:
-        dropped = stager.open_stage(stage_id, week, lineage.model_name)
-    finally:
-        stager.dispose()
+    dropped = _stager(warehouse).open_stage(stage_id, week, lineage.model_name)
     context.log.info(
         "scoring %d customers of week %s with %s v%d in %d shards (stage %s; %d stale staged "
         "rows dropped)",
@@ -177,8 +173,6 @@ def score_shard(
         )
     except DataContractError as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
-    finally:
-        stager.dispose()
     context.log.info(
         "shard %d/%d: staged %d customers (attempt %d)",
         task.shard,
@@ -200,11 +194,7 @@ def swap_week(
     first = staged[0]
     week = week_of(context.partition_key)
     model_name = first.stage_id.split(":", 2)[1]
-    stager = _stager(warehouse)
-    try:
-        swapped = stager.swap_week(first.stage_id, week, model_name, first.shards)
-    finally:
-        stager.dispose()
+    swapped = _stager(warehouse).swap_week(first.stage_id, week, model_name, first.shards)
     context.log.info(
         "week %s published: %d customers from %d shards replaced %d rows",
         week,

@@ -10,15 +10,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from churn_platform.defs.io_managers import ParquetSnapshotIOManager
-from churn_platform.defs.resources import (
-    ArtifactStoreResource,
-    DataSourceResource,
-    MlflowResource,
-    MonitoringResource,
-    NotifierResource,
-    WarehouseResource,
-)
+from churn_platform.defs.resources import DataSourceResource, build_resources
+from churn_platform.settings import Settings
 
 TRAIN_AS_OF = "2025-07-07"
 
@@ -26,20 +19,21 @@ TRAIN_AS_OF = "2025-07-07"
 def make_resources(
     pg_url: str, tracking_uri: str, root: Path, *, schema: str, model_name: str, **sim: Any
 ) -> dict[str, Any]:
-    artifacts = ArtifactStoreResource(root=str(root / "artifacts"))
-    return {
-        "warehouse": WarehouseResource(database_url=pg_url, db_schema=schema),
-        "mlflow_resource": MlflowResource(
-            tracking_uri=tracking_uri,
-            model_name=model_name,
-            artifact_location=os.environ["CHURN_MLFLOW_ARTIFACT_ROOT"],
-        ),
-        "artifacts": artifacts,
-        "data_source": DataSourceResource(**{"sim_customers": 3_000, "sim_seed": 5, **sim}),
-        "snapshot_io_manager": ParquetSnapshotIOManager(artifacts=artifacts),
-        "monitoring": MonitoringResource(),
-        "notifier": NotifierResource(),
-    }
+    """The platform's own resource set (build_resources) on the session's stores."""
+    settings = Settings(
+        home=root,
+        database_url=pg_url,
+        db_schema=schema,
+        mlflow_tracking_uri=tracking_uri,
+        mlflow_artifact_root=os.environ["CHURN_MLFLOW_ARTIFACT_ROOT"],
+        artifact_root=str(root / "artifacts"),
+        model_name=model_name,
+    )
+    return build_resources(
+        settings,
+        as_env_vars=False,
+        data_source=DataSourceResource(**{"sim_customers": 3_000, "sim_seed": 5, **sim}),
+    )
 
 
 @pytest.fixture
