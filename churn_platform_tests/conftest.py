@@ -16,6 +16,8 @@ import pytest
 import sqlalchemy as sa
 
 from churn_platform.io.embedded import database_url, ensure_database
+from churn_platform.runtime import export_library_env
+from churn_platform.settings import Settings
 
 ADMIN_URL = os.environ.get(
     "CHURN_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
@@ -61,6 +63,9 @@ def mlflow_tracking_uri(
     os.environ["MLFLOW_TRACKING_URI"] = uri
     os.environ["MLFLOW_REGISTRY_URI"] = uri
     os.environ["CHURN_MLFLOW_ARTIFACT_ROOT"] = str(artifacts)
+    # as the entry points' bootstrap does: MLflow's own SQLAlchemy pools bounded before MLflow
+    # creates them (they are cached per URI for the life of the process)
+    export_library_env(Settings(mlflow_tracking_uri=uri))
     mlflow.set_tracking_uri(uri)
     yield uri
     if old is None:

@@ -170,11 +170,12 @@ def run_weekly_loop(
 
 
 def _sensor_request(instance: DagsterInstance, resources: dict[str, Any]) -> RunRequest | None:
-    context = build_sensor_context(
+    # a context manager: the warehouse closes its pool at teardown, as after a run
+    with build_sensor_context(
         instance=instance,
         resources={"warehouse": resources["warehouse"], "monitoring": resources["monitoring"]},
-    )
-    result = retraining_sensor(context)
+    ) as context:
+        result = retraining_sensor(context)
     if not isinstance(result, SensorResult):
         return None
     requests = list(result.run_requests or [])

@@ -311,7 +311,7 @@ class Database:
     The stores (predictions, evaluations, drift, alias history, insights, shard staging) take a
     ``Database`` (or an engine) instead of a URL, so a process holds one pool per database no
     matter how many stores it builds. :meth:`dispose` closes the pool's connections; the next use
-    opens a new pool, so disposing at resource teardown is always safe.
+    opens new ones, so disposing at resource teardown is always safe.
     """
 
     def __init__(
@@ -338,9 +338,13 @@ class Database:
         return self._engine
 
     def dispose(self) -> None:
-        """Close every pooled connection (checked-out ones close when returned)."""
+        """Close every pooled connection (checked-out ones close when returned).
+
+        The engine itself stays (SQLAlchemy gives it a fresh, empty pool), so stores that hold
+        it keep sharing the one pool instead of each ending up with an engine of its own.
+        """
         with self._lock:
-            engine, self._engine = self._engine, None
+            engine = self._engine
         if engine is not None:
             engine.dispose()
 

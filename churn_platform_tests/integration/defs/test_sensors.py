@@ -54,11 +54,12 @@ def add_c_index(warehouse: WarehouseResource, week: date, c: float, version: int
 
 
 def evaluate(instance: DagsterInstance, warehouse: WarehouseResource) -> Any:
-    context = build_sensor_context(
+    # a context manager: the warehouse resource closes its pool at teardown
+    with build_sensor_context(
         instance=instance,
         resources={"warehouse": warehouse, "monitoring": MonitoringResource()},
-    )
-    return retraining_sensor(context)
+    ) as context:
+        return retraining_sensor(context)
 
 
 def launch(instance: DagsterInstance, request: RunRequest, status: DagsterRunStatus) -> None:

@@ -2,6 +2,8 @@
 
 Score → delayed evaluation → drift → retraining sensor → training → gate → approval → the
 next weeks scored by the new version. Real PostgreSQL, real MLflow store, real Dagster runs.
+The loop's connections to the session's databases are sampled from ``pg_stat_activity``
+throughout and must stay within the configured pool bounds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import sqlalchemy as sa
 from dagster import DagsterInstance
 from mlflow.tracking import MlflowClient
 
@@ -24,7 +27,11 @@ from churn_platform.defs.definitions import ASSETS
 from churn_platform.defs.partitions import START_WEEK, week_of
 from churn_platform.defs.resources import MonitoringResource, NotifierResource
 from churn_platform.entry.loop import LoopReport, run_weekly_loop
+from churn_platform.io.db import MAX_OVERFLOW, POOL_SIZE
+from churn_platform.settings import DEFAULT_MLFLOW_MAX_OVERFLOW, DEFAULT_MLFLOW_POOL_SIZE
+from churn_platform_tests.conftest import ADMIN_URL
 from churn_platform_tests.integration.defs.conftest import make_resources
+from churn_platform_tests.support.connections import ConnectionSampler
 
 SIM_START = date(2025, 1, 6)
 FIRST = SIM_START + timedelta(weeks=26)
@@ -58,9 +65,27 @@ def slack() -> Iterator[str]:
     server.shutdown()
 
 
+# What one process may hold: its application pool, MLflow's tracking and registry stores (each
+# its own bounded pool), and up to two short-lived ADBC connections (COPY write, Arrow read).
+CONNECTION_BOUND = (
+    POOL_SIZE + MAX_OVERFLOW + 2 * (DEFAULT_MLFLOW_POOL_SIZE + DEFAULT_MLFLOW_MAX_OVERFLOW) + 2
+)
+
+
+@pytest.fixture(scope="module")
+def connections(pg_url: str, mlflow_tracking_uri: str) -> Iterator[ConnectionSampler]:
+    names = [sa.make_url(u).database or "" for u in (pg_url, mlflow_tracking_uri)]
+    with ConnectionSampler(ADMIN_URL, names) as sampler:
+        yield sampler
+
+
 @pytest.fixture(scope="module")
 def loop(
-    slack: str, pg_url: str, mlflow_tracking_uri: str, tmp_path_factory: pytest.TempPathFactory
+    slack: str,
+    pg_url: str,
+    mlflow_tracking_uri: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    connections: ConnectionSampler,
 ) -> Iterator[tuple[LoopReport, dict[str, Any]]]:
     tag = uuid.uuid4().hex[:6]
     resources = make_resources(
@@ -158,3 +183,13 @@ def test_each_challenger_was_announced_on_slack_with_its_metrics(loop) -> None: 
         assert "holdout C-index" in announced[0] and "churn-platform promote" in announced[0]
     second = next(t for t in texts if f"v{report.retrains[0].version} is the new challenger" in t)
     assert "production C-index" in second
+
+
+def test_connections_stay_within_the_pool_bounds_for_the_whole_loop(  # type: ignore[no-untyped-def]
+    loop, connections: ConnectionSampler
+) -> None:
+    """Eight weeks of scoring, monitoring, a retrain and two approvals never hold more than one
+    bounded pool per database (before pooling was shared, every store opened its own)."""
+    assert connections.samples > 20
+    assert connections.peak >= 1, "the sampler saw none of the loop's connections"
+    assert connections.peak <= CONNECTION_BOUND, connections.peak_by_database
