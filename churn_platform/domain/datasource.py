@@ -144,6 +144,16 @@ def cohort_labels(
             int(before.sum()),
             cohort_week,
         )
+    outside = ~in_cohort & (when >= start) & (when <= end)
+    if outside.any():
+        log.info(
+            "%d churn event(s) between %s and %s are of customers not in the %s snapshot "
+            "(unknown ids or customers who joined later); not used for this cohort",
+            int(outside.sum()),
+            cohort_week,
+            censor_at,
+            cohort_week,
+        )
     usable = in_cohort & (when >= start) & (when <= end)
     first = (
         pd.DataFrame({id_column: ev[id_column][usable].to_numpy(), "t": when[usable].to_numpy()})

@@ -130,14 +130,15 @@ class SnapshotPolicies:
 
     ``missing_values``: ``error`` (default), ``drop_rows`` (logged; those customers are not
     scored) or ``impute`` (numeric: the reference snapshot's median; categorical: the level
-    ``(missing)``; counts logged). ``new_levels``: ``error`` (default) or ``other`` (a level
-    not in the reference snapshot becomes ``(other)``, logged with counts). ``max_levels``: a
+    ``(missing)``; counts logged). ``new_levels``: ``other`` (default: a level not in the
+    reference snapshot becomes ``(other)``, logged with counts; new plans and regions are a
+    business reality, not bad data) or ``error``. ``max_levels``: a
     categorical with more distinct levels in the reference snapshot is refused (an id?).
     """
 
     extra_columns: ExtraColumns = "ignore"
     missing_values: MissingValues = "error"
-    new_levels: NewLevels = "error"
+    new_levels: NewLevels = "other"
     max_levels: int = 50
 
 
@@ -346,7 +347,7 @@ def _policies(raw: object, origin: str) -> SnapshotPolicies:
         or "ignore",
         missing_values=_enum(pol, "missing_values", get_args(MissingValues), p, origin)  # type: ignore[arg-type]
         or "error",
-        new_levels=_enum(pol, "new_levels", get_args(NewLevels), p, origin) or "error",  # type: ignore[arg-type]
+        new_levels=_enum(pol, "new_levels", get_args(NewLevels), p, origin) or "other",  # type: ignore[arg-type]
         max_levels=max_levels,
     )
 
@@ -477,12 +478,30 @@ class ReferenceContract:
     week: date | None = None
 
 
+def _is_date_column(s: pd.Series) -> bool:
+    """Dates/timestamps (a signup date, a last-login time): not model inputs as they are."""
+    if pd.api.types.is_datetime64_any_dtype(s.dtype):
+        return True
+    if pd.api.types.is_object_dtype(s.dtype):
+        first = s.dropna().head(1)
+        return bool(len(first)) and isinstance(first.iloc[0], date | pd.Timestamp)
+    return False
+
+
 def _feature_columns(raw: pd.DataFrame, spec: SnapshotsSpec) -> list[str]:
     skip = {spec.id, *spec.drop}
     if spec.week_column is not None:
         skip.add(spec.week_column)
     if spec.features == "all":
-        return [str(c) for c in raw.columns if c not in skip]
+        dates = [str(c) for c in raw.columns if c not in skip and _is_date_column(raw[c])]
+        if dates:
+            log.warning(
+                "date/timestamp column(s) %s are not used as features (features: all takes "
+                "numbers and categories); derive a number (e.g. days since signup) in the "
+                "source, or list them in snapshots.drop to silence this",
+                dates,
+            )
+        return [str(c) for c in raw.columns if c not in skip and c not in dates]
     return list(spec.features)
 
 
@@ -590,7 +609,11 @@ def map_snapshot(
     policies = spec.policies
     features = list(contract.feature_names)
     skip = {spec.id, *spec.drop, *([spec.week_column] if spec.week_column else [])}
-    extra = [str(c) for c in raw.columns if c not in skip and c not in features]
+    extra = [
+        str(c)
+        for c in raw.columns
+        if c not in skip and c not in features and not _is_date_column(raw[c])
+    ]
     if extra:
         if policies.extra_columns == "error":
             raise DataContractError(

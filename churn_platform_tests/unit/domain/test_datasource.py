@@ -151,14 +151,26 @@ def test_snapshot_checks_against_the_reference_contract() -> None:
     assert ref.contract.feature_names == ("plan", "charges")
     _, keys = map_snapshot(snap(), spec, ref, origin="src.yaml")
     assert keys["source_id"].tolist() == [f"C-{i}" for i in range(6)]
+    strict = parse(config(snapshots__policies={"new_levels": "error"})).snapshots
+    strict_ref = reference_contract(snap(), strict, origin="src.yaml")
     with pytest.raises(DataContractError, match="unknown category levels"):
-        map_snapshot(snap(plan=["basic"] * 5 + ["gold"]), spec, ref, origin="src.yaml")
+        map_snapshot(snap(plan=["basic"] * 5 + ["gold"]), strict, strict_ref, origin="src.yaml")
+    mapped, _ = map_snapshot(snap(plan=["basic"] * 5 + ["gold"]), spec, ref, origin="src.yaml")
+    assert mapped["plan"].astype(str).iloc[5] == OTHER_LEVEL  # the default: logged, "(other)"
     with pytest.raises(DataContractError, match="changed type"):
         map_snapshot(snap(charges=["10"] * 6), spec, ref, origin="src.yaml")
     with pytest.raises(DataContractError, match="duplicated id"):
         map_snapshot(snap(cid=["A"] * 6), spec, ref, origin="src.yaml")
     with pytest.raises(EmptyPartitionError):
         map_snapshot(snap().iloc[:0], spec, ref, origin="src.yaml")
+
+
+def test_date_columns_are_not_features(caplog: pytest.LogCaptureFixture) -> None:
+    spec = parse(config()).snapshots
+    week = snap(signed_up=[date(2024, 1, i + 1) for i in range(6)])
+    ref = reference_contract(week, spec, origin="src.yaml")
+    assert "signed_up" not in ref.contract.feature_names
+    assert "signed_up" in caplog.text
 
 
 def test_new_column_never_becomes_a_feature() -> None:
