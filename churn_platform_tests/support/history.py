@@ -46,6 +46,37 @@ def evaluations(model_name: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def calibration(model_name: str) -> pd.DataFrame:
+    """Calibration rows at the matured 30-day horizon: the ICI grows for version 1 after the
+    drift, the retrained version 2 is calibrated again."""
+    rows = []
+    for i, (week, (version, _)) in enumerate(C_INDEX.items()):
+        ici = 0.003 + (0.004 * i if version == 1 else 0.0)
+        rows.append(
+            {
+                "scoring_week": week,
+                "model_name": model_name,
+                "model_version": version,
+                "label_lag_weeks": 13,
+                "horizon_days": 30,
+                "evaluated_week": week + timedelta(weeks=13),
+                "n": 500 + i,
+                "n_events": 20 + i,
+                "expected_risk": 0.04,
+                "observed_risk": 0.04 + ici,
+                "ici": ici,
+                "e50": ici / 2,
+                "e90": 2 * ici,
+                "slope": 1.0 - 5 * ici,
+                "deciles": [
+                    {"group": g, "n": 50, "n_events": g, "predicted": g / 100, "observed": g / 90}
+                    for g in range(1, 11)
+                ],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def feature_drift(week: date) -> pd.DataFrame:
     """Drift grows from week 4 on (prices rise): monthly_charges breaches in the last week."""
     i = WEEKS.index(week)

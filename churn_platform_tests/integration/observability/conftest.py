@@ -23,6 +23,7 @@ def tables(pg_url: str) -> dict[str, str]:
     preds.engine.dispose()
     evaluations = EvaluationStore(pg_url, schema)
     evaluations.upsert(history.evaluations(name))
+    evaluations.upsert_calibration(history.calibration(name))
     drift = DriftStore(pg_url, schema)
     for week in history.WEEKS:
         drift.replace_week(week, "feature", name, history.feature_drift(week))

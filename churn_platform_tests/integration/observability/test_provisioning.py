@@ -71,6 +71,8 @@ def test_required_dashboards_and_alerts_exist() -> None:
         "customers scored per week",
         "scoring durations",
         "alias history",
+        "calibration ici per model version",
+        "calibration by risk decile",
     ):
         assert needle in titles
     heatmaps = [
