@@ -30,6 +30,7 @@ from churn_platform.domain.bootstrap import (
     c_index_interval,
     paired_c_index,
 )
+from churn_platform.domain.calibration import CalibrationResult, calibration_at
 from churn_platform.domain.schema import FeatureContract
 from churn_platform.errors import ChurnPlatformError
 from churn_platform.io.notify import Notification, Notifier
@@ -179,12 +180,29 @@ def challenger_notification(
     )
 
 
+def holdout_calibration(
+    test: pd.DataFrame, contract: FeatureContract, pred: pd.DataFrame | None, horizon: int
+) -> CalibrationResult | None:
+    """Calibration at ``horizon`` of a model's holdout predictions (None without them or when
+    the model does not predict that horizon)."""
+    col = f"churn_prob_{int(horizon)}d"
+    if pred is None or col not in pred.columns:
+        return None
+    return calibration_at(
+        np.asarray(pred[col], dtype=float),
+        test[contract.duration_column].to_numpy(float),
+        test[contract.event_column].to_numpy(int),
+        int(horizon),
+    )
+
+
 def _champion(
     registry: ModelRegistry, result: TrainingResult, contract: FeatureContract, config: TrainConfig
-) -> tuple[Champion | None, str, np.ndarray | None]:
+) -> tuple[Champion | None, str, pd.DataFrame | None]:
     """The production model scored once on the challenger's holdout (None if there is none or
     it cannot score it; then the second value says why, for the gate's reasons). The third
-    value is its risk score per holdout row, for the paired comparison."""
+    value is its prediction per holdout row (risk score, churn probabilities), for the paired
+    comparison and the calibration check."""
     try:
         champion = registry.load(PRODUCTION)
     except ChurnPlatformError:
@@ -198,7 +216,7 @@ def _champion(
         note = f"production v{champion.version} could not score the holdout: {exc}"
         log.warning(note)
         return None, note, None
-    return Champion(champion.version, ev), "", np.asarray(pred["risk_score"], dtype=float)
+    return Champion(champion.version, ev), "", pred
 
 
 def like_for_like(
@@ -268,14 +286,17 @@ def train_and_register(
     """
     result = train_models(data, contract, config, progress=progress)
     evals = result.evaluations
-    champion, champion_note, champion_risk = _champion(registry, result, contract, config)
+    champion, champion_note, champion_pred = _champion(registry, result, contract, config)
+    challenger_pred = result.model.predict_frame(result.test_frame)
     own, overall, recent, compare_note = like_for_like(
         result.test_frame,
         contract,
-        champion_risk,
-        result.model.predict_frame(result.test_frame)["risk_score"].to_numpy(float),
+        None if champion_pred is None else np.asarray(champion_pred["risk_score"], dtype=float),
+        challenger_pred["risk_score"].to_numpy(float),
         seed=config.seed,
     )
+    h_cal = gate_config.calibration_horizon
+    champion_cal = holdout_calibration(result.test_frame, contract, champion_pred, h_cal)
     gate = gate_decision(
         evals["xgboost_cox"],
         evals["km_null"],
@@ -283,6 +304,12 @@ def train_and_register(
         gate_config,
         comparison=overall,
         recent=recent,
+        calibration=(
+            None
+            if champion_cal is None
+            else holdout_calibration(result.test_frame, contract, challenger_pred, h_cal)
+        ),
+        champion_calibration=champion_cal,
     )
     notes = tuple(n for n in (champion_note, compare_note) if n)
     extra = {}

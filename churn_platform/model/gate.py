@@ -6,7 +6,12 @@ A model is a challenger only if, on the same holdout rows,
    (its probabilities carry information, not just its ranking); and
 2. like for like, on the same held-out customers neither model trained on (censored where not
    matured), it is not significantly worse than production overall (paired bootstrap interval
-   of the C-index difference) and not worse on the most recent population.
+   of the C-index difference) and not worse on the most recent population; and
+3. its probabilities are not worse calibrated than production's on those customers: its
+   integrated calibration index (ICI, Austin et al. 2020) at ``calibration_horizon`` may exceed
+   production's by at most ``max_ici_regression`` (0.01 = one percentage point of churn
+   probability on average, the weekly WARN threshold: a challenger that would trip the
+   calibration check where production does not is not promoted).
 The rules are a list of checks (:data:`DEFAULT_CHECKS`); each says why, pass or fail.
 Promotion from challenger to production is a separate, human decision (see registry.promote).
 """
@@ -20,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from churn_platform.domain.bootstrap import PairedComparison
+from churn_platform.domain.calibration import CalibrationResult
 from churn_platform.domain.metrics import SurvivalEvaluation, evaluate_survival
 from churn_platform.domain.schema import FeatureContract
 
@@ -29,6 +35,8 @@ class GateConfig:
     min_c_over_null: float = 0.02
     max_c_regression: float = 0.01
     brier_horizon: int = 90
+    calibration_horizon: int = 90
+    max_ici_regression: float = 0.01
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,8 @@ class GateInputs:
     champion: SurvivalEvaluation | None = None
     comparison: PairedComparison | None = None
     recent: PairedComparison | None = None
+    calibration: CalibrationResult | None = None
+    champion_calibration: CalibrationResult | None = None
 
 
 @dataclass(frozen=True)
@@ -151,11 +161,33 @@ def not_worse_on_recent(inputs: GateInputs, config: GateConfig) -> CheckResult |
     return CheckResult(True, f"not worse on the most recent customers: {text}", metrics)
 
 
+def calibration_not_worse(inputs: GateInputs, config: GateConfig) -> CheckResult | None:
+    """The challenger's ICI at the calibration horizon is not worse than production's by more
+    than ``max_ici_regression`` (both on the same held-out customers). Not applicable without
+    both calibrations; a horizon the holdout cannot calibrate passes with the reason."""
+    ch, prod = inputs.calibration, inputs.champion_calibration
+    if ch is None or prod is None:
+        return None
+    h = ch.horizon_days
+    if not (ch.defined and prod.defined):
+        why = ch.undefined or prod.undefined
+        return CheckResult(True, f"calibration@{h}d not compared: {why}")
+    metrics = {f"challenger_ici_{h}d": ch.ici, f"champion_ici_{h}d": prod.ici}
+    text = (
+        f"ICI@{h}d {ch.ici:.4f} vs production {prod.ici:.4f} "
+        f"(allowed regression {config.max_ici_regression})"
+    )
+    if ch.ici <= prod.ici + config.max_ici_regression:
+        return CheckResult(True, text, metrics)
+    return CheckResult(False, f"worse calibrated than production: {text}", metrics)
+
+
 DEFAULT_CHECKS: tuple[GateCheck, ...] = (
     beats_null,
     brier_vs_null,
     not_worse_than_production,
     not_worse_on_recent,
+    calibration_not_worse,
 )
 
 
@@ -167,11 +199,15 @@ def gate_decision(
     *,
     comparison: PairedComparison | None = None,
     recent: PairedComparison | None = None,
+    calibration: CalibrationResult | None = None,
+    champion_calibration: CalibrationResult | None = None,
     checks: Sequence[GateCheck] = DEFAULT_CHECKS,
 ) -> GateResult:
     """Run every check; each adds a human-readable reason, pass or fail. Passed only if all
     applicable checks pass. ``checks`` is a list so new rules (calibration, ...) slot in."""
-    inputs = GateInputs(challenger, km_null, champion, comparison, recent)
+    inputs = GateInputs(
+        challenger, km_null, champion, comparison, recent, calibration, champion_calibration
+    )
     reasons: list[str] = []
     metrics: dict[str, float] = {}
     ok = True

@@ -78,6 +78,16 @@ def test_train_register_challenger_promote_and_history(
     ref_features, ref_scores = registry.load_reference(outcome.run_id)
     assert list(ref_features.columns) == list(DEFAULT_CONTRACT.feature_names)
     assert len(ref_scores) == len(ref_features)
+    # a second model is gated on calibration too: its ICI against production's, same holdout
+    second = train_and_register(
+        frame, DEFAULT_CONTRACT, registry, config=TrainConfig(min_events=20), changed_by="test"
+    )
+    assert any(r.startswith("ICI@90d") for r in second.gate.reasons), second.gate.reasons
+    gate_metrics = registry.run_metrics(second.run_id)
+    assert gate_metrics["gate.challenger_ici_90d"] < 0.05
+    assert gate_metrics["gate.champion_ici_90d"] == pytest.approx(
+        gate_metrics["gate.challenger_ici_90d"]
+    )
 
 
 def test_only_the_challenger_can_be_promoted(registry: ModelRegistry, frame: pd.DataFrame) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from churn_platform.domain.bootstrap import Interval, PairedComparison
+from churn_platform.domain.calibration import CalibrationResult
 from churn_platform.domain.metrics import SurvivalEvaluation
 from churn_platform.model.gate import DEFAULT_CHECKS, CheckResult, GateConfig, gate_decision
 
@@ -101,3 +102,49 @@ def test_checks_are_a_list_new_rules_slot_in() -> None:
     assert not result.passed
     assert result.reasons[-1] == "calibration: ICI too high"
     assert result.metrics["ici"] == 0.2
+
+
+def _cal(ici: float, undefined: str = "") -> CalibrationResult:
+    nan = float("nan")
+    return CalibrationResult(
+        90, 1000, 80, 0.08, 0.08 + ici, nan if undefined else ici, ici, ici, 1.0,
+        undefined=undefined,
+    )  # fmt: skip
+
+
+def test_worse_calibrated_challenger_fails_beyond_the_margin() -> None:
+    config = GateConfig(max_ici_regression=0.01)
+    champ = ev(0.76, 0.08)
+    worse = gate_decision(
+        ev(0.77, 0.08),
+        NULL,
+        champ,
+        config,
+        calibration=_cal(0.025),
+        champion_calibration=_cal(0.01),
+    )
+    assert not worse.passed
+    assert any("worse calibrated than production" in r for r in worse.reasons)
+    assert worse.metrics["challenger_ici_90d"] == 0.025
+    within = gate_decision(
+        ev(0.77, 0.08),
+        NULL,
+        champ,
+        config,
+        calibration=_cal(0.018),
+        champion_calibration=_cal(0.01),
+    )
+    assert within.passed and any(r.startswith("ICI@90d 0.0180") for r in within.reasons)
+
+
+def test_calibration_check_skips_without_production_or_matured_horizon() -> None:
+    alone = gate_decision(ev(0.77, 0.08), NULL, None, calibration=_cal(0.5))
+    assert alone.passed and not any("ICI" in r for r in alone.reasons)
+    young = gate_decision(
+        ev(0.77, 0.08),
+        NULL,
+        ev(0.76, 0.08),
+        calibration=_cal(0.0, undefined="calibration at 90 days: no customer was followed up"),
+        champion_calibration=_cal(0.01),
+    )
+    assert young.passed and any("calibration@90d not compared" in r for r in young.reasons)
