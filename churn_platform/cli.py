@@ -43,6 +43,17 @@ def _bootstrap() -> tuple[Runtime, dict[str, Any]]:
     return rt, build_resources(rt.settings, as_env_vars=False)
 
 
+def _probe_tracking_store() -> None:
+    """Fail in seconds, naming it, when a configured HTTP MLflow server is down (MLflow's own
+    client would retry for minutes); run before anything imports MLflow."""
+    from churn_platform.io.http_probe import check_tracking_store
+    from churn_platform.settings import Settings
+
+    uri = Settings.from_env().mlflow_tracking_uri
+    if uri:
+        check_tracking_store(uri)
+
+
 def user_errors(fn: F) -> F:
     """Print ChurnPlatformError as a clean message and exit 2."""
 
@@ -52,7 +63,9 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except ChurnPlatformError as exc:
             console.print(
-                f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}", highlight=False
+                f"[bold red]error:[/] {type(exc).__name__}: {escape(str(exc))}",
+                highlight=False,
+                soft_wrap=True,  # one line whatever the terminal width
             )
             raise typer.Exit(code=2) from None
 
@@ -252,6 +265,7 @@ def train(
 
 def _lifecycle_registry() -> Any:
     """The registry with its PostgreSQL ledger, for lifecycle commands."""
+    _probe_tracking_store()  # before MLflow is even imported: seconds, not minutes
     _rt, resources = _bootstrap()
     return resources["mlflow_resource"].registry(resources["warehouse"])
 
@@ -291,9 +305,9 @@ def promote(
     reason: Annotated[str, typer.Option(help="why")] = "approved via CLI",
 ) -> None:
     """Human approval: the challenger VERSION becomes production; the old one is archived."""
+    registry = _lifecycle_registry()  # probes the stores before MLflow is imported
     from churn_platform.app.promotion import approve_challenger
 
-    registry = _lifecycle_registry()
     outcome = approve_challenger(registry, version, approver=approver, reason=reason)
     if outcome.transition is not None:
         _after_transition(registry, outcome.transition)
@@ -307,9 +321,9 @@ def reject(
     reason: Annotated[str, typer.Option(help="why")],
 ) -> None:
     """Reject a candidate, the challenger or an archived version: it is never promoted again."""
+    registry = _lifecycle_registry()  # probes the stores before MLflow is imported
     from churn_platform.app.promotion import reject as reject_version
 
-    registry = _lifecycle_registry()
     result = reject_version(registry, version, approver=approver, reason=reason)
     _after_transition(registry, result)
 
@@ -324,9 +338,9 @@ def rollback(
     ] = None,
 ) -> None:
     """Put a former production version back in production; the current one is archived."""
+    registry = _lifecycle_registry()  # probes the stores before MLflow is imported
     from churn_platform.app.promotion import rollback as rollback_to
 
-    registry = _lifecycle_registry()
     result = rollback_to(registry, approver=approver, reason=reason, to_version=to_version)
     _after_transition(registry, result)
 

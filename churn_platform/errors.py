@@ -5,9 +5,19 @@ The CLI prints these without a traceback and exits non-zero; Dagster shows them 
 
 from __future__ import annotations
 
+from churn_platform.redaction import safe_text
+
 
 class ChurnPlatformError(Exception):
-    """Base class for every error a user is expected to read and act on."""
+    """Base class for every error a user is expected to read and act on.
+
+    Its message is masked and cut when the error is made (:func:`churn_platform.redaction.
+    safe_text`): whatever shows it (CLI, logs, Dagster events, notifications) never sees a
+    credential or a multi-megabyte value.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(safe_text(a) if isinstance(a, str) else a for a in args))
 
 
 class DataContractError(ChurnPlatformError):

@@ -31,6 +31,8 @@ from churn_platform.errors import (
     ModelNotFoundError,
     StorageError,
 )
+from churn_platform.io.http_probe import bound_mlflow_http, probe_http_store
+from churn_platform.redaction import mask_secrets, mask_url
 
 log = logging.getLogger(__name__)
 
@@ -145,30 +147,38 @@ class ModelRegistry:
             ) from exc
 
     def _redact(self, text: str) -> str:
-        """``text`` with the tracking URI's password masked (MLflow quotes the full URI)."""
-        from urllib.parse import urlsplit
+        """``text`` with the tracking URI's credentials masked (MLflow quotes the full URI)."""
+        from urllib.parse import unquote, urlsplit
 
         text = text.replace(self.tracking_uri, self._safe_uri())
         try:
-            password = urlsplit(self.tracking_uri).password
+            parts = urlsplit(self.tracking_uri)
+            secrets = [s for s in (parts.password, parts.username) if s]
         except ValueError:
-            password = None
-        return text.replace(password, "***") if password else text
+            secrets = []
+        return mask_secrets(text, extra=[*secrets, *map(unquote, secrets)])
 
     def check_reachable(self, timeout_s: int = 10) -> None:
-        """Fail in seconds, naming the store, when a database tracking store is unreachable.
+        """Fail in seconds, naming the store, when the tracking store is unreachable.
 
-        MLflow retries creating its engine with exponential backoff for about 100 s and then
-        raises a raw driver error; scoring should instead fail fast and clearly (and let the
-        asset's RetryPolicy decide when to try again). HTTP stores fail fast on their own.
+        A database store: MLflow retries creating its engine with exponential backoff for about
+        100 s and then raises a raw driver error. An HTTP store: MLflow's client waits 120 s per
+        request and retries 7 times with backoff (minutes). Both are probed here within
+        ``timeout_s`` in total, and the MLflow HTTP client gets a bounded budget for later calls
+        (:func:`bound_mlflow_http`), so scoring and promotion fail fast and clearly (and the
+        asset's RetryPolicy decides when to try again).
         """
         import sqlalchemy as sa
         from sqlalchemy.engine import make_url
         from sqlalchemy.pool import NullPool
 
+        if self.tracking_uri.lower().startswith(("http://", "https://")):
+            bound_mlflow_http()
+            probe_http_store(self.tracking_uri, budget_s=timeout_s)
+            return
         try:
             url = make_url(self.tracking_uri)
-        except Exception:  # http(s)://, file:, databricks: not a database URL
+        except Exception:  # file:, databricks: not a database URL
             return
         if not url.drivername.startswith("postgresql"):
             return
@@ -187,12 +197,7 @@ class ModelRegistry:
             engine.dispose()
 
     def _safe_uri(self) -> str:
-        from sqlalchemy.engine import make_url
-
-        try:
-            return make_url(self.tracking_uri).render_as_string(hide_password=True)
-        except Exception:  # not a database URL (http://, file:)
-            return self.tracking_uri.split("@")[-1]
+        return mask_url(self.tracking_uri)
 
     def log_run(
         self,
