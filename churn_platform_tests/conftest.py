@@ -18,10 +18,7 @@ import sqlalchemy as sa
 from churn_platform.io.embedded import database_url, ensure_database
 from churn_platform.runtime import export_library_env
 from churn_platform.settings import Settings
-
-ADMIN_URL = os.environ.get(
-    "CHURN_TEST_PG_ADMIN_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
-)
+from churn_platform_tests.support.postgres import ADMIN_URL
 
 
 def _drop_database(name: str) -> None:

@@ -8,46 +8,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import DagsterInstance
 
-from churn_platform.defs.features.assets import customer_features
 from churn_platform.defs.resources import WarehouseResource
-from churn_platform.defs.scoring.assets import churn_scores
-from churn_platform.defs.training.assets import churn_model, training_dataset
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import CHALLENGER, PRODUCTION
-from churn_platform_tests.integration.defs.conftest import TRAIN_AS_OF, query
-
-ALL_ASSETS = [customer_features, training_dataset, churn_model, churn_scores]
-WEEK = "2025-07-14"
-
-
-def train(resources: dict[str, Any], instance: DagsterInstance) -> int:
-    result = materialize(
-        ALL_ASSETS,
-        selection=["training_dataset", "churn_model"],
-        resources=resources,
-        instance=instance,
-        run_config={"ops": {"training_dataset": {"config": {"as_of_week": TRAIN_AS_OF}}}},
-    )
-    assert result.success
-    mats = result.asset_materializations_for_node("churn_model")
-    assert str(mats[0].metadata["model_card"].value).endswith("model_card.html")
-    return int(mats[0].metadata["model_version"].value)
-
-
-def score(
-    resources: dict[str, Any], instance: DagsterInstance, week: str = WEEK, chunk_rows: int = 1000
-) -> Any:
-    return materialize(
-        ALL_ASSETS,
-        selection=["customer_features", "churn_scores"],
-        partition_key=week,
-        resources=resources,
-        instance=instance,
-        raise_on_error=False,
-        run_config={"ops": {"churn_scores": {"config": {"chunk_rows": chunk_rows}}}},
-    )
+from churn_platform_tests.support.dagster import WEEK, query, score, train
 
 
 @pytest.fixture

@@ -24,7 +24,9 @@ from churn_platform.defs.definitions import ASSETS
 from churn_platform.defs.insights.assets import ESTIMATE_CHECK, insights_store
 from churn_platform.defs.resources import MonitoringResource
 from churn_platform.entry.loop import QUIET, train_run
-from churn_platform_tests.integration.defs.conftest import make_resources
+from churn_platform_tests.support.dagster import make_resources
+
+pytestmark = pytest.mark.slow  # trains a model and runs 5 weeks of insight assets
 
 FIRST = date(2025, 7, 7)
 LAG = 4

@@ -21,7 +21,7 @@ from churn_platform.io.registry import CHALLENGER, PRODUCTION, LoadedModel, Mode
 from churn_platform.io.results import AliasHistory
 from churn_platform.model.train import TrainConfig
 from churn_platform.model.xgb_cox import plain_features
-from churn_platform_tests.unit.model.conftest import simulated
+from churn_platform_tests.support.data import simulated
 
 
 @pytest.fixture

@@ -10,25 +10,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from churn_platform.viz.plots import line_png
-from churn_platform_tests.support import history
-
-OUTPUT = Path(__file__).resolve().parents[3] / "docs" / "img" / "c_index_per_version.png"
-
-
-def render(threshold: float = 0.75) -> bytes:
-    """The C-index trend, one line per model version, with the alert threshold."""
-    frame = history.evaluations("churn_model")
-    series = {
-        f"churn_model v{version}": (list(g["scoring_week"]), list(g["c_index"]))
-        for version, g in frame.groupby("model_version")
-    }
-    return line_png(
-        series,
-        "Delayed C-index per model version, by scoring week",
-        "C-index",
-        threshold=threshold,
-    )
+from churn_platform_tests.support.observability import OUTPUT, render
 
 
 def main(out: Path = OUTPUT) -> int:

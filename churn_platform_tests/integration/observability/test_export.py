@@ -32,8 +32,8 @@ from churn_platform.defs.observability.assets import (
     push_metrics,
 )
 from churn_platform.defs.resources import MlflowResource, MonitoringResource, WarehouseResource
-from churn_platform_tests.integration.defs.conftest import query
 from churn_platform_tests.support import history
+from churn_platform_tests.support.dagster import query
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 

@@ -20,62 +20,9 @@ from churn_platform.app.observability import (
     week_timestamp,
 )
 from churn_platform_tests.support import history
+from churn_platform_tests.support.observability import snapshot
 
 HORIZONS = (30, 90, 180)
-
-
-def _snapshot(**overrides: object) -> MonitoringSnapshot:
-    drift = pd.concat(
-        [
-            frame.assign(week=week, kind=kind, model_name="m")
-            for week in history.WEEKS
-            for kind, frame in (
-                ("feature", history.feature_drift(week)),
-                ("score", history.score_drift(week)),
-            )
-        ],
-        ignore_index=True,
-    )
-    last = history.WEEKS[-1]
-    preds = history.predictions(last, "m", 200, HORIZONS)
-    parts: dict[str, object] = {
-        "evaluations": history.evaluations("m"),
-        "drift": drift,
-        "volume": pd.DataFrame(
-            [{"scoring_week": last, "model_name": "m", "model_version": 2, "n": 200}]
-        ),
-        "scores": preds[["model_name", "model_version", "risk_score", "scored_at"]],
-        "aliases": pd.DataFrame(
-            [
-                {
-                    "id": 1,
-                    "model_name": "m",
-                    "alias": "production",
-                    "version": 1,
-                    "changed_at": datetime(2025, 7, 1, tzinfo=UTC),
-                },
-                {
-                    "id": 2,
-                    "model_name": "m",
-                    "alias": "challenger",
-                    "version": 2,
-                    "changed_at": datetime(2025, 7, 25, tzinfo=UTC),
-                },
-                {
-                    "id": 3,
-                    "model_name": "m",
-                    "alias": "production",
-                    "version": 2,
-                    "changed_at": datetime(2025, 7, 26, tzinfo=UTC),
-                },
-            ]
-        ),
-        "scoring_job": ScoringJobStatus("FAILURE", 1_700_000_900.0, 1_700_000_000.0, 42.0, 7.5),
-        "thresholds": {"c_index": 0.75, "alpha": 0.01, "min_ks": 0.1, "min_psi": 0.2},
-        "exported_at": datetime(2025, 8, 12, 7, tzinfo=UTC),
-    }
-    parts.update(overrides)
-    return MonitoringSnapshot(**parts)  # type: ignore[arg-type]
 
 
 def _samples(snapshot: MonitoringSnapshot) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -92,7 +39,7 @@ def _get(samples: dict, name: str, **labels: str) -> float:  # type: ignore[type
 
 
 def test_c_index_is_latest_evaluated_week_per_version_and_newest_cohort() -> None:
-    s = _samples(_snapshot())
+    s = _samples(snapshot())
     # v1's latest evaluated week is WEEKS[2] (0.741), v2's is WEEKS[3] (0.803)
     assert _get(s, "churn_model_c_index", model_name="m", model_version="1") == 0.741
     assert _get(s, "churn_model_c_index", model_name="m", model_version="2") == 0.803
@@ -110,7 +57,7 @@ def test_c_index_is_latest_evaluated_week_per_version_and_newest_cohort() -> Non
 
 
 def test_drift_series_are_latest_week_per_feature_with_test_label() -> None:
-    s = _samples(_snapshot())
+    s = _samples(snapshot())
     last = history.feature_drift(history.WEEKS[-1]).set_index("column_name")
     for feature, test in history.FEATURES.items():
         labels = {
@@ -140,7 +87,7 @@ def test_drift_series_are_latest_week_per_feature_with_test_label() -> None:
 
 
 def test_scoring_alias_job_and_threshold_series() -> None:
-    snap = _snapshot()
+    snap = snapshot()
     s = _samples(snap)
     assert _get(s, "churn_scoring_rows", model_name="m", model_version="2") == 200
     risk = snap.scores["risk_score"].to_numpy()
@@ -156,13 +103,13 @@ def test_scoring_alias_job_and_threshold_series() -> None:
     assert _get(s, "churn_scoring_job_duration_seconds") == 42.0
     assert _get(s, "churn_scoring_step_duration_seconds") == 7.5
     assert _get(s, "churn_monitoring_threshold", threshold="min_psi") == 0.2
-    ok = _samples(_snapshot(scoring_job=ScoringJobStatus("SUCCESS", 1.0, 1.0, 1.0, None)))
+    ok = _samples(snapshot(scoring_job=ScoringJobStatus("SUCCESS", 1.0, 1.0, 1.0, None)))
     assert _get(ok, "churn_scoring_job_last_run_failed") == 0.0
     assert not [k for k in ok if k[0] == "churn_scoring_step_duration_seconds"]
 
 
 def test_labels_stay_low_cardinality_and_no_nan_is_published() -> None:
-    snap = _snapshot()
+    snap = snapshot()
     snap.evaluations.loc[0, "uno_c"] = np.nan  # an older week: not published anyway
     snap.evaluations.loc[3, "ibs"] = np.nan  # v2's latest week: its IBS series is skipped
     families = build_metric_families(snap)
@@ -178,8 +125,8 @@ def test_labels_stay_low_cardinality_and_no_nan_is_published() -> None:
     ) not in s
     # more customers do not mean more series
     big = history.predictions(history.WEEKS[-1], "m", 5_000, HORIZONS)
-    bigger = _snapshot(scores=big[["model_name", "model_version", "risk_score", "scored_at"]])
-    baseline = series_count(build_metric_families(_snapshot()))
+    bigger = snapshot(scores=big[["model_name", "model_version", "risk_score", "scored_at"]])
+    baseline = series_count(build_metric_families(snapshot()))
     assert series_count(build_metric_families(bigger)) == baseline
 
 

@@ -17,8 +17,7 @@ import yaml
 from churn_platform.app.observability import build_metric_families
 from churn_platform.defs.observability.assets import DEFAULT_PUSH_JOB
 from churn_platform.defs.resources import MonitoringResource
-from churn_platform_tests.integration.observability.render_docs_figure import OUTPUT, render
-from churn_platform_tests.integration.observability.test_metrics import _snapshot
+from churn_platform_tests.support.observability import OUTPUT, render, snapshot
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -117,7 +116,7 @@ def test_validator_catches_a_missing_condition_and_bad_duration(
 
 
 def test_every_referenced_metric_is_published() -> None:
-    published = {f.name for f in build_metric_families(_snapshot())}
+    published = {f.name for f in build_metric_families(snapshot())}
     texts = [t.get("expr", "") for _, t in _targets()]
     texts += [q["model"].get("expr", "") for r in _rules().values() for q in r["data"]]
     referenced = {m for text in texts for m in re.findall(r"\bchurn_[a-z_]+", text)}

@@ -35,11 +35,15 @@ from churn_platform.errors import (
     ModelNotFoundError,
     TrainingError,
 )
-from churn_platform_tests.integration.reliability.conftest import Env, run_assets, table_state
+from churn_platform_tests.support.reliability import (
+    TRAIN,
+    TRAIN_CONFIG,
+    Env,
+    run_assets,
+    table_state,
+)
 
 SCORE = ["customer_features", "churn_scores"]
-TRAIN = ["training_dataset", "churn_model"]
-TRAIN_CONFIG = {"ops": {"training_dataset": {"config": {"as_of_week": "2025-07-07"}}}}
 
 # --------------------------------------------------------------------------------------------
 # A data source that serves the simulator's data with one named defect

@@ -26,8 +26,8 @@ from churn_platform.defs.resources import (
 from churn_platform.errors import ArtifactStoreUnavailableError, StorageError
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import ModelRegistry
-from churn_platform_tests.conftest import ADMIN_URL
-from churn_platform_tests.integration.reliability.conftest import (
+from churn_platform_tests.support.postgres import ADMIN_URL
+from churn_platform_tests.support.reliability import (
     ALL_ASSETS,
     WEEK,
     Env,

@@ -17,15 +17,16 @@ from churn_platform.defs.resources import MonitoringResource
 from churn_platform.domain.schema import DEFAULT_CONTRACT
 from churn_platform.io.registry import PRODUCTION
 from churn_platform.model.train import TrainConfig, train_models
-from churn_platform_tests.integration.defs.conftest import query
-from churn_platform_tests.integration.reliability.conftest import (
+from churn_platform_tests.support.dagster import query
+from churn_platform_tests.support.data import simulated
+from churn_platform_tests.support.reliability import (
     ALL_ASSETS,
+    TRAIN,
+    TRAIN_CONFIG,
     WEEK,
     Env,
     run_assets,
 )
-from churn_platform_tests.integration.reliability.test_bad_input import TRAIN, TRAIN_CONFIG
-from churn_platform_tests.unit.model.conftest import simulated
 
 SCORE = ["customer_features", "churn_scores"]
 BACKFILL = [date(2025, 7, 14) + timedelta(weeks=i) for i in range(10)]

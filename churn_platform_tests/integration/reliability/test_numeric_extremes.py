@@ -47,8 +47,8 @@ from churn_platform.errors import DataContractError
 from churn_platform.io.registry import PRODUCTION, LoadedModel
 from churn_platform.model.xgb_cox import plain_features
 from churn_platform.serving import create_app
-from churn_platform_tests.integration.reliability.conftest import Env, run_assets, table_state
-from churn_platform_tests.integration.serving.conftest import LiveServer, live_server
+from churn_platform_tests.support.reliability import Env, run_assets, table_state
+from churn_platform_tests.support.serving import LiveServer, live_server
 
 NUMERIC = [f for f in DEFAULT_CONTRACT.features if isinstance(f, NumericFeature)]
 ROW = 2  # the customer (row position) that gets the extreme value

@@ -32,8 +32,7 @@ from churn_platform.domain.mapping import parse_data_config
 from churn_platform.errors import DataSourceConfigError
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.sources import load_data_config, read_source
-from churn_platform_tests.integration.defs.conftest import make_resources, query
-from churn_platform_tests.integration.defs.test_scoring_assets import ALL_ASSETS, WEEK, train
+from churn_platform_tests.support.dagster import ALL_ASSETS, WEEK, make_resources, query, train
 
 DB_SECRET = "dbpw-7f3a-SECRET"
 HOOK_SECRET = "hook-91ac-SECRET"

@@ -27,7 +27,7 @@ from churn_platform.defs.training.assets import churn_model, training_dataset
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import PRODUCTION, ModelRegistry
 from churn_platform.io.sharding import ShardStager
-from churn_platform_tests.integration.defs.conftest import TRAIN_AS_OF, make_resources
+from churn_platform_tests.support.dagster import TRAIN_AS_OF, make_resources
 
 WEEK = "2025-07-14"
 

@@ -17,24 +17,16 @@ from churn_platform.io.registry import CHALLENGER, PRODUCTION, ModelRegistry
 from churn_platform.model.train import TrainConfig
 from churn_platform.model.xgb_cox import plain_features
 from churn_platform.serving import MAX_CUSTOMERS, create_app
-from churn_platform_tests.integration.serving.conftest import (
+from churn_platform_tests.support.serving import (
     AUTH,
     TEST_API_KEY,
     LiveServer,
+    customers,
     live_server,
     new_registry,
 )
 
 TIMEOUT = 30
-
-
-def customers(frame: pd.DataFrame, n: int, start: int = 0) -> list[dict[str, Any]]:
-    """JSON-ready customer records (what a client sends) from contract-valid rows."""
-    rows = plain_features(frame.iloc[start : start + n], DEFAULT_CONTRACT)
-    records: list[dict[str, Any]] = json.loads(rows.to_json(orient="records"))
-    for i, record in enumerate(records):
-        record["customer_id"] = 1000 + start + i
-    return records
 
 
 def post(server: LiveServer, body: Any) -> requests.Response:

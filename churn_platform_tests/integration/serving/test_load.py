@@ -18,8 +18,7 @@ import numpy as np
 import pandas as pd
 import requests
 
-from churn_platform_tests.integration.serving.conftest import AUTH, LiveServer
-from churn_platform_tests.integration.serving.test_app import customers
+from churn_platform_tests.support.serving import AUTH, LiveServer, customers
 
 N_REQUESTS = int(os.environ.get("CHURN_LOAD_REQUESTS", "300"))
 BATCH = int(os.environ.get("CHURN_LOAD_BATCH", "100"))

@@ -29,9 +29,11 @@ from churn_platform.defs.resources import MonitoringResource, NotifierResource
 from churn_platform.entry.loop import LoopReport, run_weekly_loop
 from churn_platform.io.db import MAX_OVERFLOW, POOL_SIZE
 from churn_platform.settings import DEFAULT_MLFLOW_MAX_OVERFLOW, DEFAULT_MLFLOW_POOL_SIZE
-from churn_platform_tests.conftest import ADMIN_URL
-from churn_platform_tests.integration.defs.conftest import make_resources
 from churn_platform_tests.support.connections import ConnectionSampler
+from churn_platform_tests.support.dagster import make_resources
+from churn_platform_tests.support.postgres import ADMIN_URL
+
+pytestmark = pytest.mark.slow  # the weekly loop through Dagster: minutes on 2 CPUs
 
 SIM_START = date(2025, 1, 6)
 FIRST = SIM_START + timedelta(weeks=26)

@@ -5,15 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from churn_platform.domain.schema import DEFAULT_CONTRACT
-from churn_platform.domain.simulator import make_training_frame
-
-
-def simulated(n: int, seed: int, nonlinear: bool = True) -> pd.DataFrame:
-    raw = make_training_frame(n, seed=seed, nonlinear=nonlinear)
-    frame = DEFAULT_CONTRACT.validate(raw, with_target=True)
-    frame["true_log_hazard"] = raw["true_log_hazard"].to_numpy()
-    return frame
+from churn_platform_tests.support.data import simulated
 
 
 @pytest.fixture(scope="session")

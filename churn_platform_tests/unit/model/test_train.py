@@ -14,7 +14,7 @@ from churn_platform.domain.metrics import harrell_c
 from churn_platform.domain.schema import DEFAULT_CONTRACT
 from churn_platform.errors import TrainingError
 from churn_platform.model.train import TrainConfig, train_models
-from churn_platform_tests.unit.model.conftest import simulated
+from churn_platform_tests.support.data import simulated
 
 
 @pytest.fixture(scope="module")
