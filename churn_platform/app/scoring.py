@@ -8,6 +8,7 @@ of a sharded scoring. Memory stays at about one chunk whatever the size of the b
 
 from __future__ import annotations
 
+import logging
 import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from churn_platform.domain.schema import FeatureContract
 from churn_platform.errors import EmptyPartitionError
 from churn_platform.io.prediction_rows import (
     DEFAULT_CHUNK_ROWS,
@@ -30,7 +32,10 @@ from churn_platform.io.prediction_rows import (
     snapshot_id,
 )
 from churn_platform.io.predictions import PredictionsRepository, arrow_schema
+from churn_platform.io.registry import PRODUCTION, ModelRegistry
 from churn_platform.io.sharding import ShardStager, ShardTask, StagedShard
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -44,6 +49,7 @@ __all__ = [
     "prediction_rows",
     "ranks_among",
     "score_and_write",
+    "score_week",
     "scored_rows",
     "snapshot_id",
     "stage_shard",
@@ -227,3 +233,67 @@ def stage_shard(
     )
     assert sink.staged is not None
     return sink.staged
+
+
+@dataclass(frozen=True)
+class WeekScores:
+    """A scored week: which production version scored it (lineage) and what was written."""
+
+    scoring_week: date
+    lineage: Lineage
+    rows_written: int
+    summary: pd.DataFrame  # customer_id, risk_score, risk_rank, risk_decile
+
+
+def score_week(
+    scoring_week: date,
+    features: pd.DataFrame,
+    contract: FeatureContract,
+    *,
+    registry: ModelRegistry,
+    repo: PredictionsRepository,
+    run_id: str,
+    code_version: str,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    top_drivers: int = 3,
+    log: logging.Logger = _log,
+) -> WeekScores:
+    """Score a week's validated features with ``models:/<name>@production`` and replace the
+    week's predictions in one transaction; rows carry model name, version, run id, feature
+    snapshot id, the orchestrator's ``run_id`` and ``code_version``. Raises
+    :class:`~churn_platform.errors.ModelNotFoundError` when no version is in production."""
+    model = registry.load(PRODUCTION)
+    log.info(
+        "scoring %d customers with %s v%d (run %s)",
+        len(features),
+        model.name,
+        model.version,
+        model.run_id,
+    )
+    lineage = Lineage(
+        model_name=model.name,
+        model_version=model.version,
+        model_run_id=model.run_id,
+        model_alias=PRODUCTION,
+        feature_snapshot_id=snapshot_id(features),
+        dagster_run_id=run_id,
+        code_version=code_version,
+        scored_at=now_utc(),
+    )
+    total = len(features)
+
+    def on_chunk(done: int) -> None:
+        log.info("scored and staged %d / %d customers", done, total)
+
+    scored = score_and_write(
+        chunks(features, chunk_rows),
+        model.predict,
+        repo,
+        id_column=contract.id_column,
+        feature_columns=contract.feature_names,
+        scoring_week=scoring_week,
+        lineage=lineage,
+        top_drivers=top_drivers,
+        on_chunk=on_chunk,
+    )
+    return WeekScores(scoring_week, lineage, scored.rows_written, scored.summary)

@@ -14,18 +14,10 @@ from dagster import (
 )
 
 import churn_platform
-from churn_platform.app.scoring import (
-    DEFAULT_CHUNK_ROWS,
-    Lineage,
-    chunks,
-    now_utc,
-    score_and_write,
-    snapshot_id,
-)
+from churn_platform.app.scoring import DEFAULT_CHUNK_ROWS, score_week
 from churn_platform.defs.partitions import week_of, weekly_partitions
 from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
 from churn_platform.errors import DataContractError, ModelNotFoundError
-from churn_platform.io.registry import PRODUCTION
 from churn_platform.settings import get_settings
 from churn_platform.viz.plots import histogram_png, markdown_table, png_markdown
 
@@ -64,60 +56,33 @@ def churn_scores(
     snapshot id, Dagster run id and code version. The week's previous rows are replaced in
     one transaction: readers see either the old week or the new one, never a mix or a gap."""
     week = week_of(context.partition_key)
-    contract = data_source.contract()
     try:
-        model = mlflow_resource.registry().load(PRODUCTION)
-    except ModelNotFoundError as exc:  # retrying cannot help: a human must promote a model
-        raise Failure(description=str(exc), allow_retries=False) from exc
-    context.log.info(
-        "scoring %d customers with %s v%d (run %s)",
-        len(customer_features),
-        model.name,
-        model.version,
-        model.run_id,
-    )
-    lineage = Lineage(
-        model_name=model.name,
-        model_version=model.version,
-        model_run_id=model.run_id,
-        model_alias=PRODUCTION,
-        feature_snapshot_id=snapshot_id(customer_features),
-        dagster_run_id=context.run_id,
-        code_version=code_version(),
-        scored_at=now_utc(),
-    )
-
-    total = len(customer_features)
-
-    def on_chunk(done: int) -> None:
-        context.log.info("scored and staged %d / %d customers", done, total)
-
-    try:
-        scored = score_and_write(
-            chunks(customer_features, config.chunk_rows),
-            model.predict,
-            warehouse.predictions(),
-            id_column=contract.id_column,
-            feature_columns=contract.feature_names,
-            scoring_week=week,
-            lineage=lineage,
+        scored = score_week(
+            week,
+            customer_features,
+            data_source.contract(),
+            registry=mlflow_resource.registry(),
+            repo=warehouse.predictions(),
+            run_id=context.run_id,
+            code_version=code_version(),
+            chunk_rows=config.chunk_rows,
             top_drivers=config.top_drivers,
-            on_chunk=on_chunk,
+            log=context.log,
         )
-    except DataContractError as exc:  # the same input fails again: retrying cannot help
+    # retrying cannot help: a human must promote a model / the same input fails again
+    except (ModelNotFoundError, DataContractError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
-    written = scored.rows_written
-    summary = scored.summary
+    lineage, summary = scored.lineage, scored.summary
     top = summary.nsmallest(10, "risk_rank")
     hist = histogram_png(
         summary["risk_score"].to_numpy(), f"Risk scores {week}", "hazard ratio", log_x=True
     )
     return MaterializeResult(
         metadata={
-            "rows_written": written,
-            "model_name": model.name,
-            "model_version": model.version,
-            "model_run_id": model.run_id,
+            "rows_written": scored.rows_written,
+            "model_name": lineage.model_name,
+            "model_version": lineage.model_version,
+            "model_run_id": lineage.model_run_id,
             "feature_snapshot_id": lineage.feature_snapshot_id,
             "mean_risk_score": float(summary["risk_score"].mean()),
             "score_histogram": MetadataValue.md(png_markdown(hist, "risk score histogram")),
