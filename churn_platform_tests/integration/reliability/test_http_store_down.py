@@ -24,13 +24,8 @@ from dagster import DagsterEventType, materialize
 
 from churn_platform.defs.resources import MlflowResource
 from churn_platform.errors import StorageError
-from churn_platform_tests.integration.reliability.conftest import (
-    ALL_ASSETS,
-    WEEK,
-    Env,
-    error_chain,
-    table_state,
-)
+from churn_platform_tests.support.dagster import ALL_ASSETS, WEEK
+from churn_platform_tests.support.reliability import Env, error_chain, table_state
 
 TOKEN = "tok-9f8e7d6c5b4a"  # a token given as the URL's username: must never be printed
 PASSWORD = "pw-1a2b3c4d5e"
