@@ -452,6 +452,37 @@ def serve(
     uvicorn.run(api, host=host, port=port, log_level="info")
 
 
+@app.command()
+@user_errors
+def retention(
+    keep_weeks: Annotated[int, typer.Option(min=1, help="most recent scored weeks to keep")],
+    dry_run: Annotated[bool, typer.Option(help="only list what would be dropped")] = False,
+    migrate: Annotated[
+        bool,
+        typer.Option(help="first convert an unpartitioned predictions table to weekly partitions"),
+    ] = False,
+) -> None:
+    """Drop the prediction weeks older than the KEEP_WEEKS most recent ones (whole partitions)."""
+    from churn_platform.io.db import make_engine
+    from churn_platform.io.partitions import apply_retention, migrate_to_partitions
+    from churn_platform.runtime import resolve_runtime
+
+    rt = resolve_runtime()
+    engine = make_engine(rt.database_url)
+    try:
+        if migrate and not dry_run:
+            moved = migrate_to_partitions(engine, rt.db_schema)
+            out.print(f"migrated {moved} week(s) into weekly partitions" if moved else "")
+        result = apply_retention(engine, rt.db_schema, keep_weeks, dry_run=dry_run)
+    finally:
+        engine.dispose()
+    verb = "would drop" if dry_run else "dropped"
+    how = "partition(s)" if result.partitioned else f"week(s), {result.deleted_rows} rows"
+    weeks = ", ".join(w.isoformat() for w in result.dropped_weeks) or "none"
+    out.print(f"{verb} {len(result.dropped_weeks)} {how}: {weeks}", highlight=False)
+    out.print(f"kept {len(result.kept_weeks)} week(s)", highlight=False)
+
+
 def main() -> None:  # pragma: no cover
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     app()

@@ -43,6 +43,7 @@ from churn_platform.io.db import (
     libpq_url,
     url_of,
 )
+from churn_platform.io.partitions import ensure_week_partition
 
 APPLICATION_NAME = "churn_platform.predictions"
 
@@ -179,6 +180,8 @@ class PredictionsRepository:
         where = f"week {scoring_week.isoformat()}, model {model_name!r}"
         single = isinstance(batches, pd.DataFrame | pa.Table | pa.RecordBatch)
         frames: Iterable[Batch] = [batches] if single else batches
+        # the week's partition, committed before the write transaction opens (io.partitions)
+        ensure_week_partition(self.engine, self.schema, scoring_week)
         total = 0
         try:
             with (

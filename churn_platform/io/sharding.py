@@ -46,6 +46,7 @@ from churn_platform.io.db import (
     tables_for,
     url_of,
 )
+from churn_platform.io.partitions import ensure_week_partition
 from churn_platform.io.prediction_rows import DEFAULT_CHUNK_ROWS, Lineage
 from churn_platform.io.predictions import (
     adbc_transaction,
@@ -362,6 +363,8 @@ class ShardStager:
         t = self.tables
         live, s, m = t.predictions, t.staging, t.manifest
         where = f"week {scoring_week.isoformat()}, model {model_name!r} (stage {stage_id})"
+        # the week's partition, committed before the swap transaction opens (io.partitions)
+        ensure_week_partition(self.engine, self.schema, scoring_week)
         try:
             with self.engine.begin() as conn:
                 conn.execute(week_lock(self.schema, scoring_week, model_name))
