@@ -149,6 +149,8 @@ class MonitoringResource(ConfigurableResource):
     c_index_consecutive: int = 2
     drift_consecutive: int = 1
     cooldown_weeks: int = 4
+    drift_learn_weeks: int = 0  # wait this long after a drift began before retraining on it
+    max_retrain_attempts: int = 3  # per breach
     report_sample_rows: int = 5_000  # Evidently renders on a bounded sample
     # Insight monitors (defs/insights/assets.py): segment columns to monitor one level (or
     # quantile band) at a time, the monthly revenue column behind revenue at risk, the size of
@@ -174,6 +176,8 @@ class MonitoringResource(ConfigurableResource):
             c_index_consecutive=self.c_index_consecutive,
             drift_consecutive=self.drift_consecutive,
             cooldown_weeks=self.cooldown_weeks,
+            drift_learn_weeks=self.drift_learn_weeks,
+            max_attempts=self.max_retrain_attempts,
         )
 
 

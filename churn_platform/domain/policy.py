@@ -25,6 +25,14 @@ Business rules
   from weeks up to that request is considered handled; only later weeks can start a new breach.
 * **Failed retrains** do not start a cooldown and do not consume the evidence: the same breach is
   requested again with the next attempt number.
+* **Attempt cap**: at most ``max_attempts`` (default 3) requests per breach; after that many
+  failures the policy stops asking and says so (a broken pipeline must not retrain every tick).
+* **Learning after a drift** (``drift_learn_weeks``, default 0 = at once): a model retrained the
+  week a drift starts has no outcome of the drifted population to learn from (labels arrive
+  later): its reference moves, the alarms go quiet, and it ranks the new customers no better.
+  With ``drift_learn_weeks = k`` a drift breach is requested ``k`` weeks after it began, when
+  the stacked recent cohorts (each censored at the as-of date) hold k weeks of post-drift
+  follow-up. C-index breaches are requested at once (their evidence is already outcomes).
 * **Scheduled** (quarterly) retraining is emitted by a schedule, not by this policy; its records in
   the history still start a cooldown like any other retrain.
 
@@ -87,6 +95,8 @@ class PolicyConfig:
     c_index_consecutive: int = 2
     drift_consecutive: int = 1
     cooldown_weeks: int = 4
+    drift_learn_weeks: int = 0
+    max_attempts: int = 3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.c_index_threshold <= 1.0 or math.isnan(self.c_index_threshold):
@@ -98,6 +108,10 @@ class PolicyConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)!r}")
         if self.cooldown_weeks < 0:
             raise ValueError(f"cooldown_weeks must be >= 0, got {self.cooldown_weeks!r}")
+        if self.drift_learn_weeks < 0:
+            raise ValueError(f"drift_learn_weeks must be >= 0, got {self.drift_learn_weeks!r}")
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts!r}")
 
     def consecutive_for(self, signal: Signal) -> int:
         """How many consecutive evaluated breached weeks make ``signal`` a breach."""
@@ -355,6 +369,20 @@ def decide(
 
     previous = attempts.get(primary.id, [])
     attempt = max((a for a, _ in previous), default=0) + 1
+    if attempt > config.max_attempts:
+        reasons.append(
+            f"gave up on breach {primary.id}: {attempt - 1} retrain attempt(s) failed "
+            f"(cap {config.max_attempts}); fix the cause and retrain by hand"
+        )
+        return Decision(False, None, tuple(reasons), primary.first_week, {})
+    if primary.signal != "c_index" and config.drift_learn_weeks > 0:
+        ready = primary.first_week + timedelta(weeks=config.drift_learn_weeks)
+        if today < ready:
+            reasons.append(
+                f"waiting until {ready.isoformat()} ({config.drift_learn_weeks} weeks after the "
+                "drift began) so the retrain can learn from outcomes observed after it"
+            )
+            return Decision(False, None, tuple(reasons), primary.first_week, {})
     key = run_key(primary.signal, primary.first_week, attempt)
     tags = {
         TAG_RETRAIN_REASON: ",".join(dict.fromkeys(b.signal for b in open_breaches)),

@@ -426,6 +426,22 @@ class ModelRegistry:
             alias=alias,
         )
 
+    def load_version(self, version: int) -> LoadedModel:
+        """Load one exact version (whatever its aliases), e.g. to compare two versions."""
+        uri = f"models:/{self.model_name}/{int(version)}"
+        try:
+            mv = self.client.get_model_version(self.model_name, str(int(version)))
+            model = mlflow.pyfunc.load_model(uri)
+        except MlflowException as exc:
+            raise ArtifactError(f"could not load {uri}: {self._redact(exc.message)}") from exc
+        return LoadedModel(
+            model=model,
+            name=self.model_name,
+            version=int(version),
+            run_id=str(mv.run_id),
+            alias=f"v{int(version)}",
+        )
+
     def load_python_model(self, version: int) -> object:
         """The Python object behind the pyfunc wrapper of ``version`` (for callers that need
         more than ``predict``, e.g. the survival baseline of the churn model)."""

@@ -352,3 +352,33 @@ def test_decision_is_idempotent_once_requested(observations: list[Observation], 
         assert d.run_key is not None
         again = decide(observations, [RetrainRecord(d.run_key, week(t), "requested")], week(t))
         assert not again.should_retrain
+
+
+# --- attempt cap and learning after a drift -------------------------------------------------------
+
+
+def test_attempts_per_breach_are_capped() -> None:
+    obs = [cidx(0, 0.70), cidx(1, 0.70)]
+    cfg = PolicyConfig(max_attempts=2)
+    history: list[RetrainRecord] = []
+    for attempt in (1, 2):
+        d = decide(obs, history, today=week(1), config=cfg)
+        assert d.should_retrain and d.tags[TAG_ATTEMPT] == str(attempt)
+        history.append(requested(d, 1, "failure"))
+    stop = decide(obs, history, today=week(1), config=cfg)
+    assert not stop.should_retrain and stop.run_key is None
+    assert any("gave up on breach c_index:2025-03-03" in r and "cap 2" in r for r in stop.reasons)
+
+
+def test_drift_retrain_waits_for_outcomes_after_the_drift() -> None:
+    cfg = PolicyConfig(drift_learn_weeks=3, cooldown_weeks=0)
+    obs = [drift(i, True) for i in range(6)]
+    for t in (0, 1, 2):
+        d = decide(obs, [], today=week(t), config=cfg)
+        assert not d.should_retrain
+        assert any("waiting until 2025-03-24" in r for r in d.reasons)
+    ready = decide(obs, [], today=week(3), config=cfg)
+    assert ready.should_retrain and ready.run_key == "retrain:feature_drift:2025-03-03:1"
+    # a C-index breach is evidence from outcomes already: no wait
+    c = decide([cidx(0, 0.7), cidx(1, 0.7)], [], today=week(1), config=cfg)
+    assert c.should_retrain
