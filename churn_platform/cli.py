@@ -218,8 +218,15 @@ def train(
     seed: int = 0,
     horizons: Annotated[str | None, typer.Option(help=HORIZONS_HELP)] = None,
     changed_by: Annotated[str, typer.Option(help="who/what requested this training")] = "cli",
+    request_key: Annotated[
+        str | None,
+        typer.Option(help="unique key of this request (e.g. the CI run id): recorded once"),
+    ] = None,
 ) -> None:
-    """Train, log and register a model; it becomes `challenger` if it passes the gate."""
+    """Train, log and register a model; it becomes `challenger` if it passes the gate.
+
+    Recorded in the retrain ledger (it counts for the retraining sensor's cooldown)."""
+    from churn_platform.app.retraining import pipeline_request, recorded_training
     from churn_platform.app.training import train_and_register
     from churn_platform.app.training_data import load_training_data
     from churn_platform.defs.resources import WarehouseResource
@@ -238,16 +245,28 @@ def train(
     )
     warehouse.setup()
     registry = resources["mlflow_resource"].registry(warehouse)
+    request = pipeline_request(request_key, changed_by, "churn-platform train")
     with _progress() as progress:
-        outcome = train_and_register(
-            frame,
-            contract,
-            registry,
-            config=TrainConfig(horizons=hs, seed=seed),
-            changed_by=changed_by,
-            progress=training_progress(progress, 2000),
-            notifier=resources["notifier"].notifier(),
-            drift=warehouse.drift().read(kind="feature"),
+        outcome = recorded_training(
+            warehouse.retrain_ledger(),
+            registry.model_name,
+            request,
+            lambda: train_and_register(
+                frame,
+                contract,
+                registry,
+                config=TrainConfig(horizons=hs, seed=seed),
+                changed_by=changed_by,
+                progress=training_progress(progress, 2000),
+                notifier=resources["notifier"].notifier(),
+                drift=warehouse.drift().read(kind="feature"),
+            ),
+            lambda o: o.version,
+        )
+    if outcome.notification_problem is not None:
+        problem = escape(outcome.notification_problem)
+        console.print(
+            f"[yellow]warning:[/] notification not delivered ({problem})", highlight=False
         )
     from churn_platform.app.backtest import BacktestReport
 

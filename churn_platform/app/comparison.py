@@ -33,9 +33,8 @@ class VersionComparison:
     result: PairedComparison
 
     def describe(self) -> str:
-        return (
-            f"cohort {self.cohort_week} followed to {self.as_of}: "
-            + self.result.describe(f"v{self.old_version}", f"v{self.new_version}")
+        return f"cohort {self.cohort_week} followed to {self.as_of}: " + self.result.describe(
+            f"v{self.old_version}", f"v{self.new_version}"
         )
 
 

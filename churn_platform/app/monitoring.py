@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from churn_platform.app.calibration import calibrate_cohort, calibration_rows, worst_ici
+from churn_platform.domain.bootstrap import c_index_interval
 from churn_platform.domain.drift import DriftThresholds, FeatureDrift, feature_drift, score_drift
 from churn_platform.domain.metrics import SurvivalEvaluation, evaluate_survival
 from churn_platform.domain.policy import Observation, Signal
@@ -53,6 +54,22 @@ def evaluate_cohort(
     e = joined["event"].to_numpy(int)
     surv = {int(h): 1.0 - joined[f"churn_prob_{int(h)}d"].to_numpy(float) for h in horizons}
     return evaluate_survival(d, e, d, e, joined["risk_score"].to_numpy(float), surv, horizons)
+
+
+def cohort_c_interval(predictions: pd.DataFrame, labels: pd.DataFrame) -> tuple[float, float]:
+    """95% bootstrap interval of the cohort's Harrell C (customers resampled), NaN if there
+    is no comparable pair."""
+    joined = predictions.merge(labels, on="customer_id", how="inner")
+    try:
+        ci = c_index_interval(
+            joined["duration_days"].to_numpy(float),
+            joined["event"].to_numpy(int),
+            joined["risk_score"].to_numpy(float),
+            resamples=200,
+        )
+    except ValueError:
+        return float("nan"), float("nan")
+    return ci.low, ci.high
 
 
 def reported(by_horizon: dict[int, float]) -> dict[int, float]:
@@ -268,6 +285,7 @@ def delayed_evaluation_week(
         cols = ["customer_id", "risk_score", *[f"churn_prob_{h}d" for h in horizons]]
         preds = predictions.read_columns(cohort, cols, model_name=model_name)
         ev = evaluate_cohort(preds, labels, horizons)
+        c_low, c_high = cohort_c_interval(preds, labels)
         for line in absent_metrics(ev):
             log.info("%s v%s cohort %s: %s", model_name, model_version, cohort, line)
         calibration = calibrate_cohort(preds, labels, horizons)
@@ -276,6 +294,8 @@ def delayed_evaluation_week(
             metrics.update(cal.metrics("calibration"))
             if not cal.defined:
                 log.info("%s v%s cohort %s: %s", model_name, model_version, cohort, cal.undefined)
+        interval = {"delayed.c_index_low": c_low, "delayed.c_index_high": c_high}
+        metrics.update({k: v for k, v in interval.items() if np.isfinite(v)})
         registry.log_metrics(run_id, metrics, step=week_index(cohort, start))
         cal_rows += calibration_rows(
             calibration,
@@ -296,6 +316,8 @@ def delayed_evaluation_week(
                 "n": ev.n,
                 "n_events": ev.n_events,
                 "c_index": ev.c_index,
+                "c_index_low": c_low,
+                "c_index_high": c_high,
                 "uno_c": ev.uno_c,
                 "ibs": ev.ibs,
                 "brier": reported(ev.brier),
@@ -304,11 +326,13 @@ def delayed_evaluation_week(
             }
         )
         log.info(
-            "%s v%s on cohort %s: C-index %.4f (n=%d, events=%d)",
+            "%s v%s on cohort %s: C-index %.4f [%.4f, %.4f] (n=%d, events=%d)",
             model_name,
             model_version,
             cohort,
             ev.c_index,
+            c_low,
+            c_high,
             ev.n,
             ev.n_events,
         )

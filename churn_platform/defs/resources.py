@@ -28,6 +28,7 @@ from churn_platform.errors import StorageError
 from churn_platform.io.artifacts import ArtifactStore
 from churn_platform.io.db import MAX_OVERFLOW, POOL_SIZE, Database, database_for, ensure_schema
 from churn_platform.io.insights_store import InsightsStore
+from churn_platform.io.ledger import RetrainLedger
 from churn_platform.io.notify import LogNotifier, Notifier, SlackWebhookNotifier
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import ModelRegistry
@@ -92,6 +93,9 @@ class WarehouseResource(ConfigurableResource):
 
     def insights(self) -> InsightsStore:
         return InsightsStore(self.setup(), self.db_schema)
+
+    def retrain_ledger(self) -> RetrainLedger:
+        return RetrainLedger(self.setup(), self.db_schema)
 
 
 class MlflowResource(ConfigurableResource):

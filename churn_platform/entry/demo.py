@@ -32,6 +32,7 @@ from churn_platform.settings import Settings
 SIM_START = date(2025, 1, 6)
 TRAIN_WINDOW_WEEKS = 26
 DEMO_APPROVER = "demo-auto-approval (not a human)"
+DRIFT_LEARN_WEEKS = 8  # a drift retrain waits for 8 weeks of outcomes of the changed world
 
 
 def quiet_libraries() -> None:
@@ -61,8 +62,12 @@ def demo_resources(
             sim_seed=seed,
             sim_start_week=SIM_START.isoformat(),
             sim_feature_drift_week=drift_week.isoformat() if drift_week else None,
+            # the world changes, not only the features: what drives churn shifts too
+            sim_concept_drift_week=drift_week.isoformat() if drift_week else None,
         ),
-        monitoring=MonitoringResource(label_lag_weeks=label_lag_weeks),
+        monitoring=MonitoringResource(
+            label_lag_weeks=label_lag_weeks, drift_learn_weeks=DRIFT_LEARN_WEEKS
+        ),
     )
 
 
@@ -102,6 +107,7 @@ def run_demo(
             on_event=lambda msg: console.print("  " + msg),
         )
     _summary(console, resources, report)
+    _learned_the_new_world(console, resources, report, drift_week, scoring_weeks[-1])
     console.rule("where to look")
     warehouse = resources["warehouse"]
     console.print(
@@ -121,8 +127,14 @@ def run_demo(
 def _summary(console: Console, resources: dict[str, Any], report: LoopReport) -> None:
     warehouse = resources["warehouse"]
     model_name = resources["mlflow_resource"].model_name
-    weeks = Table(title="Weekly scoring and monitoring")
-    for col in ("week", "customers", "model", "feature drift", "score drift", "delayed C"):
+    evals = warehouse.evaluations().read(model_name)
+    # The delayed C-index of a row is that of the predictions made THAT week, by the version
+    # that made them (evaluated label_lag_weeks later), with its 95% bootstrap interval.
+    by_week = {
+        (row.scoring_week, int(row.model_version)): _c_text(row) for row in evals.itertuples()
+    }
+    weeks = Table(title="Weekly scoring and monitoring (delayed C of that week's predictions)")
+    for col in ("week", "customers", "model", "feature drift", "score drift", "delayed C [95% CI]"):
         weeks.add_column(col)
     for r in report.weeks:
         weeks.add_row(
@@ -131,12 +143,11 @@ def _summary(console: Console, resources: dict[str, Any], report: LoopReport) ->
             f"v{r.model_version}",
             ", ".join(r.feature_breaches) or "-",
             "breach" if r.score_breached else "-",
-            f"{r.c_index:.3f}" if r.c_index is not None else "-",
+            by_week.get((r.week, r.model_version), "not matured"),
         )
     console.print(weeks)
-    evals = warehouse.evaluations().read(model_name)
     table = Table(title="Delayed C-index per model version (logged to each version's MLflow run)")
-    for col in ("model version", "scoring week", "evaluated week", "n", "events", "C-index"):
+    for col in ("model version", "scoring week", "evaluated week", "n", "events", "C [95% CI]"):
         table.add_column(col)
     for row in evals.itertuples(index=False):
         table.add_row(
@@ -145,7 +156,7 @@ def _summary(console: Console, resources: dict[str, Any], report: LoopReport) ->
             str(row.evaluated_week),
             str(row.n),
             str(row.n_events),
-            f"{row.c_index:.3f}",
+            _c_text(row),
         )
     console.print(table)
     history = warehouse.alias_history().read(model_name)
@@ -164,6 +175,64 @@ def _summary(console: Console, resources: dict[str, Any], report: LoopReport) ->
             row.reason[:60],
         )
     console.print(aliases)
+
+
+def _c_text(row: Any) -> str:
+    low, high = getattr(row, "c_index_low", None), getattr(row, "c_index_high", None)
+    if low is None or high is None or low != low or high != high:
+        return f"{row.c_index:.3f}"
+    return f"{row.c_index:.3f} [{low:.3f}, {high:.3f}]"
+
+
+def _learned_the_new_world(
+    console: Console,
+    resources: dict[str, Any],
+    report: LoopReport,
+    drift_week: date,
+    last_week: date,
+) -> None:
+    """The story's proof: the version trained after the drift vs the version it replaced, on
+    the same post-drift customers neither trained on, with the paired bootstrap interval."""
+    from churn_platform.app.comparison import compare_versions_on_cohort
+
+    after = [r for r in report.retrains if r.promoted and r.week >= drift_week]
+    console.rule("did the retrain learn the new world?")
+    if not after:
+        console.print("no version trained after the drift was promoted: nothing to compare")
+        return
+    new = after[0].version
+    served = [report.initial_version, *[r.version for r in report.retrains if r.promoted]]
+    old = served[served.index(new) - 1]  # the production version it replaced
+    source = resources["data_source"]
+    registry = resources["mlflow_resource"].registry(resources["warehouse"])
+    table = Table(title=f"v{old} (before the drift) vs v{new} (trained after it), same customers")
+    for col in (
+        "cohort",
+        "customers",
+        "churns",
+        f"C v{old} [95% CI]",
+        f"C v{new} [95% CI]",
+        f"v{new} - v{old} [95% CI, paired]",
+    ):
+        table.add_column(col)
+    for cohort in (drift_week + timedelta(weeks=1), drift_week + timedelta(weeks=3)):
+        if cohort >= last_week:
+            continue
+        cmp = compare_versions_on_cohort(
+            registry, source.contract(), source.training_frame, cohort, last_week, old, new
+        )
+        res = cmp.result
+        table.add_row(
+            str(cohort),
+            str(res.n),
+            str(res.n_events),
+            f"{res.a.estimate:.3f} [{res.a.low:.3f}, {res.a.high:.3f}]",
+            f"{res.b.estimate:.3f} [{res.b.low:.3f}, {res.b.high:.3f}]",
+            f"{res.difference.estimate:+.3f} [{res.difference.low:+.3f}, "
+            f"{res.difference.high:+.3f}]",
+        )
+        console.print("  " + cmp.describe(), highlight=False)
+    console.print(table)
 
 
 def _safe(url: str) -> str:

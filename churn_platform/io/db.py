@@ -134,6 +134,8 @@ def tables_for(schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_H
         sa.Column("n", sa.Integer),
         sa.Column("n_events", sa.Integer),
         sa.Column("c_index", sa.Double),
+        sa.Column("c_index_low", sa.Double, comment="95% bootstrap interval, lower end"),
+        sa.Column("c_index_high", sa.Double, comment="95% bootstrap interval, upper end"),
         sa.Column("uno_c", sa.Double),
         sa.Column("ibs", sa.Double),
         sa.Column("brier", pg.JSONB, comment='{"<horizon days>": brier score}'),
@@ -492,6 +494,8 @@ def ensure_monitoring_tables(engine: sa.Engine, schema: str = DEFAULT_SCHEMA) ->
 # Columns added after a table's first release: created on tables built before them.
 _ADDED_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("drift_results", "p_value_is_bound", "boolean"),
+    ("model_evaluations", "c_index_low", "double precision"),
+    ("model_evaluations", "c_index_high", "double precision"),
 )
 
 

@@ -237,15 +237,13 @@ class RetrainLedger(_Store):
                 f"Could not update retrain request {request_key!r}: {exc.orig}"
             ) from exc
 
-    def read(self, model_name: str) -> pd.DataFrame:
-        """All requests of ``model_name``, oldest first."""
+    def read(self, model_name: str | None = None) -> pd.DataFrame:
+        """All requests (of ``model_name``, or of every model), oldest first."""
         t = self.tables.retrain_ledger
-        stmt = (
-            sa.select(t)
-            .where(t.c.model_name == model_name)
-            .order_by(t.c.requested_at, t.c.request_key)
-        )
-        return self._read(stmt, f"retrain ledger of {model_name!r}")
+        stmt = sa.select(t).order_by(t.c.requested_at, t.c.request_key)
+        if model_name is not None:
+            stmt = stmt.where(t.c.model_name == model_name)
+        return self._read(stmt, "retrain ledger")
 
 
 def metrics_json(metrics: Mapping[str, float]) -> str:

@@ -20,6 +20,7 @@ from dagster import (
     asset,
 )
 
+from churn_platform.app.retraining import monday, recorded_training, request_from_run_tags
 from churn_platform.app.training import TrainOutcome, train_and_register
 from churn_platform.app.training_data import stacked_training_frame
 from churn_platform.defs.resources import (
@@ -124,20 +125,38 @@ def churn_model(
 
     window = context.instance.get_latest_materialization_event(AssetKey("training_dataset"))
     mat = window.asset_materialization if window is not None else None
-    outcome = train_and_register(
-        training_dataset,
-        data_source.contract(),
-        registry,
-        config=TrainConfig(horizons=tuple(warehouse.horizons)),
-        changed_by=f"dagster run {context.run_id[:8]}",
-        tags={"dagster.run_id": context.run_id, "churn.retrain_reason": reason},
-        progress=progress,
-        reference_features=reference,
-        notifier=notifier.notifier(),
-        training_window={k: str(mat.metadata[k].value) for k in ("cohort_week", "as_of_week")}
+    as_of = (
+        date.fromisoformat(str(mat.metadata["as_of_week"].value))
         if mat is not None and "as_of_week" in mat.metadata
-        else None,
-        drift=warehouse.drift().read(kind="feature"),
+        else monday(date.today())
+    )
+    request = request_from_run_tags(context.run.tags, context.run_id, as_of, reason)
+
+    def train() -> TrainOutcome:
+        return train_and_register(
+            training_dataset,
+            data_source.contract(),
+            registry,
+            config=TrainConfig(horizons=tuple(warehouse.horizons)),
+            changed_by=f"dagster run {context.run_id[:8]}",
+            tags={"dagster.run_id": context.run_id, "churn.retrain_reason": reason},
+            progress=progress,
+            reference_features=reference,
+            notifier=notifier.notifier(),
+            training_window={k: str(mat.metadata[k].value) for k in ("cohort_week", "as_of_week")}
+            if mat is not None and "as_of_week" in mat.metadata
+            else None,
+            drift=warehouse.drift().read(kind="feature"),
+        )
+
+    # recorded in the retrain ledger (sensor, schedule or manual): it counts for the cooldown
+    outcome = recorded_training(
+        warehouse.retrain_ledger(),
+        registry.model_name,
+        request,
+        train,
+        lambda o: o.version,
+        dagster_run_id=context.run_id,
     )
     if outcome.notification_problem is not None:  # the model is committed all the same
         context.log.warning(

@@ -21,6 +21,7 @@ from dagster import (
 )
 
 from churn_platform.app.monitoring import policy_observations
+from churn_platform.app.retraining import ledger_history, merged_history
 from churn_platform.defs.resources import MonitoringResource, WarehouseResource
 from churn_platform.defs.training.jobs import training_job
 from churn_platform.domain.policy import RetrainRecord, RetrainStatus, decide
@@ -59,7 +60,10 @@ def retraining_request(
     if not observations:
         return SkipReason("no monitoring results yet")
     today = max(o.week for o in observations)
-    decision = decide(observations, retrain_history(instance), today, monitoring.policy())
+    # every training run counts (sensor, schedule, manual, pipeline): the retrain ledger,
+    # merged with the Dagster runs this sensor launched
+    history = merged_history(ledger_history(warehouse.retrain_ledger()), retrain_history(instance))
+    decision = decide(observations, history, today, monitoring.policy())
     if not decision.should_retrain or decision.run_key is None:
         return SkipReason("; ".join(decision.reasons) or "no breach")
     as_of = today.isoformat()

@@ -223,3 +223,53 @@ def test_run_failure_sends_a_critical_slack_alert(instance: DagsterInstance) -> 
     assert "Run failed: weekly_scoring_job" in text
     assert result.run_id in text
     assert "secret-token" not in text
+
+
+def test_quarterly_manual_and_pipeline_retrains_start_the_cooldown(
+    instance: DagsterInstance, warehouse: WarehouseResource
+) -> None:
+    """A retrain the sensor did not launch still counts: one week after a successful scheduled
+    retrain, a breach waits for the cooldown (recorded in the retrain ledger)."""
+    from churn_platform.app.retraining import TrainingRequest, recorded_training
+
+    ledger = warehouse.retrain_ledger()
+    quarterly = TrainingRequest(
+        "retrain:scheduled:2025-08-25",
+        "schedule",
+        W0 - timedelta(weeks=1),
+        "quarterly_retraining_schedule",
+        "q",
+    )
+    assert recorded_training(ledger, "churn_model", quarterly, lambda: 7, lambda v: v) == 7
+    # the same key again (a re-executed run) is recorded once
+    recorded_training(ledger, "churn_model", quarterly, lambda: 7, lambda v: v)
+    rows = ledger.read("churn_model")
+    assert len(rows) == 1 and rows.iloc[0]["status"] == "success"
+    assert rows.iloc[0]["model_version"] == 7
+
+    add_c_index(warehouse, W0, 0.72)
+    add_c_index(warehouse, W0 + timedelta(weeks=1), 0.71)
+    blocked = evaluate(instance, warehouse)
+    assert not blocked.run_requests
+    assert "cooldown" in str(blocked.skip_reason)
+    assert "retrain:scheduled:2025-08-25" in str(blocked.skip_reason)
+
+
+def test_a_failed_training_is_recorded_as_failure_and_does_not_block(
+    instance: DagsterInstance, warehouse: WarehouseResource
+) -> None:
+    from churn_platform.app.retraining import pipeline_request, recorded_training
+
+    ledger = warehouse.retrain_ledger()
+    request = pipeline_request("ci-run-42", "ci", "nightly")
+
+    def boom() -> int:
+        raise RuntimeError("out of memory")
+
+    with pytest.raises(RuntimeError):
+        recorded_training(ledger, "churn_model", request, boom, lambda v: v)
+    rows = ledger.read("churn_model")
+    assert list(rows["status"]) == ["failure"] and rows.iloc[0]["trigger"] == "pipeline"
+    add_c_index(warehouse, W0, 0.72)
+    add_c_index(warehouse, W0 + timedelta(weeks=1), 0.71)
+    assert len(evaluate(instance, warehouse).run_requests) == 1
