@@ -97,6 +97,18 @@ class PerformanceEstimate:
     compared: list[dict[str, Any]]
     threshold: float
     history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # early warning: per interim cohort, observed churners so far vs the sum of predicted
+    # probabilities over the same partially observed window (domain.calibration.EventCountTest)
+    event_tests: list[dict[str, Any]] = field(default_factory=list)
+
+    def early_warnings(self, alpha: float, min_relative: float) -> list[dict[str, Any]]:
+        """Interim cohorts whose churner count departs from the prediction: two-sided
+        ``p_value < alpha`` and ``|observed / expected - 1| >= min_relative``."""
+        return [
+            t
+            for t in self.event_tests
+            if t["p_value"] < alpha and abs(t["ratio"] - 1.0) >= min_relative
+        ]
 
     @property
     def max_abs_gap(self) -> float:
@@ -165,6 +177,25 @@ def _interim_row(
     }
 
 
+def _event_test_row(
+    cohort: date, name: str, version: int, run_id: str, cmp: EstimateComparison
+) -> dict[str, Any]:
+    t = cmp.event_test
+    assert t is not None
+    return {
+        "scoring_week": cohort,
+        "model_name": name,
+        "model_version": version,
+        "tau_days": cmp.estimate.tau_days,
+        "observed": t.observed,
+        "expected": t.expected,
+        "ratio": t.ratio,
+        "z": t.z,
+        "p_value": t.p_value,
+        "mlflow_run_id": run_id,
+    }
+
+
 def _realised(
     evaluations: pd.DataFrame, cohort: date, name: str, version: int, lag: int, week: date
 ) -> dict[str, Any]:
@@ -217,6 +248,7 @@ def performance_estimate(
         rows.append(_forecast_row(week, name, version, run_id, preds, baseline, tau, hs))
     # Cohorts within the lag window: partial labels; the cohort at the lag: full evaluation.
     compared: list[dict[str, Any]] = []
+    event_tests: list[dict[str, Any]] = []
     stored_evaluations = evaluations.read()
     for k in range(1, lag + 1):
         cohort = week - timedelta(weeks=k)
@@ -240,6 +272,8 @@ def performance_estimate(
             else:
                 cmp = compare_with_labels(preds, labels, baseline, hs)
                 row = _interim_row(cohort, name, version, run_id, week, cmp)
+                if cmp.event_test is not None:
+                    event_tests.append(_event_test_row(cohort, name, version, run_id, cmp))
             rows.append(row)
             compared.append(row)
     store.upsert_estimates(pd.DataFrame(rows))
@@ -250,8 +284,20 @@ def performance_estimate(
             metrics[f"estimate.{row['kind']}_gap_c_index"] = row["gap_c_index"]
         if metrics:
             registry.log_metrics(str(row["mlflow_run_id"]), metrics, step=step)
+    for t in event_tests:
+        registry.log_metrics(
+            str(t["mlflow_run_id"]),
+            {"estimate.interim_oe_ratio": t["ratio"], "estimate.interim_oe_z": t["z"]},
+            step=week_index(t["scoring_week"], start),
+        )
     result = PerformanceEstimate(
-        week, tau, rows, compared, gap_threshold, store.read_estimates(kind="forecast")
+        week,
+        tau,
+        rows,
+        compared,
+        gap_threshold,
+        store.read_estimates(kind="forecast"),
+        event_tests,
     )
     log.info(
         "estimate %s: %d cohort(s) compared, max |gap| %.4f",

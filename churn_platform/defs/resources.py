@@ -170,6 +170,11 @@ class MonitoringResource(ConfigurableResource):
     # horizon above this many probability points warns. 0.01 = one percentage point; a
     # calibrated model on 20k customers measures ~0.002 at 30 days.
     calibration_ici_threshold: float = 0.01
+    # Early warning (WARN check on performance_estimate): churners observed so far in a cohort
+    # inside the lag window vs the sum of its predicted probabilities over the same window;
+    # warns when p < early_warning_alpha AND observed/expected is off by >= min_relative.
+    early_warning_alpha: float = 0.01
+    early_warning_min_relative: float = 0.2
 
     def thresholds(self) -> DriftThresholds:
         return DriftThresholds(alpha=self.alpha, min_ks=self.min_ks, min_psi=self.min_psi)

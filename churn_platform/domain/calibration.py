@@ -52,8 +52,11 @@ from churn_platform.domain.metrics import km_survival_at
 __all__ = [
     "DECILE_COLUMNS",
     "CalibrationResult",
+    "EventCountTest",
     "calibration_at",
+    "calibration_by_horizon",
     "cloglog",
+    "observed_vs_expected",
     "rcs_basis",
 ]
 
@@ -311,3 +314,50 @@ def calibration_by_horizon(
         int(h): calibration_at(p, duration, event, int(h), **kwargs)
         for h, p in sorted(predicted_risk.items())
     }
+
+
+@dataclass(frozen=True)
+class EventCountTest:
+    """Observed churners in a window against the sum of predicted churn probabilities.
+
+    Under the model, the number of churners is a sum of independent Bernoulli(``p_i``) draws
+    (Poisson-binomial) with mean ``expected = sum p_i`` and variance ``sum p_i (1 - p_i)``;
+    ``z`` is the standardised difference and ``p_value`` its two-sided normal tail. With
+    hundreds of thousands of customers a tiny relative miss is "significant", so a warning
+    needs both ``p_value < alpha`` and ``|observed / expected - 1| >= min_relative``
+    (:meth:`warns`), like the drift gate's p-value-and-effect rule.
+    """
+
+    observed: int
+    expected: float
+    variance: float
+    z: float
+    p_value: float
+
+    @property
+    def ratio(self) -> float:
+        """Observed / expected churners (1 = as predicted; > 1 the model under-predicts)."""
+        return self.observed / self.expected if self.expected > 0 else float("nan")
+
+    def warns(self, alpha: float, min_relative: float) -> bool:
+        return bool(self.p_value < alpha and abs(self.ratio - 1.0) >= min_relative)
+
+
+def observed_vs_expected(observed: int, predicted_prob: npt.ArrayLike) -> EventCountTest:
+    """Test ``observed`` churners against predicted probabilities of churning in the same
+    window (the partially observed label window, before the delayed evaluation is due)."""
+    import math
+
+    p = np.asarray(predicted_prob, dtype=np.float64)
+    if p.ndim != 1 or p.size == 0 or not np.isfinite(p).all() or ((p < 0) | (p > 1)).any():
+        raise ValueError("predicted_prob must be a non-empty 1-d array of probabilities")
+    if observed < 0 or observed > p.size:
+        raise ValueError(f"observed churners must be within [0, {p.size}], got {observed}")
+    expected = float(p.sum())
+    variance = float(np.sum(p * (1.0 - p)))
+    if variance <= 0:
+        z = 0.0 if observed == expected else math.copysign(math.inf, observed - expected)
+    else:
+        z = (observed - expected) / math.sqrt(variance)
+    p_value = float(math.erfc(abs(z) / math.sqrt(2.0)))
+    return EventCountTest(int(observed), expected, variance, float(z), p_value)

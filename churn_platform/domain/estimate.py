@@ -58,6 +58,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from churn_platform.domain.calibration import EventCountTest, observed_vs_expected
 from churn_platform.domain.metrics import brier_score, fast_harrell_c
 from churn_platform.domain.survival import BreslowBaseline
 
@@ -268,6 +269,7 @@ class EstimateComparison:
     realised_c_index: float
     realised_brier: dict[int, float]
     n_events: int
+    event_test: EventCountTest | None = None  # observed vs expected churners within tau
 
     @property
     def gap_c_index(self) -> float:
@@ -349,4 +351,6 @@ def compare_with_labels(
             realised_brier[h] = brier_score(d, e, d, e, s_h, float(h))
         except ValueError:
             continue
-    return EstimateComparison(est, realised_c, realised_brier, int(e.sum()))
+    p_tau = 1.0 - np.exp(-float(baseline.at(tau)) * risk)
+    event_test = observed_vs_expected(int(e_tau.sum()), p_tau)
+    return EstimateComparison(est, realised_c, realised_brier, int(e.sum()), event_test)

@@ -44,6 +44,7 @@ from churn_platform.viz.plots import line_png, markdown_table, png_markdown
 
 START = week_of(START_WEEK)
 ESTIMATE_CHECK = "estimate_matches_realised"
+EARLY_WARNING_CHECK = "interim_churners_match_prediction"
 
 
 def insights_store(warehouse: WarehouseResource) -> InsightsStore:
@@ -63,7 +64,14 @@ def label_delay_weeks(data_source: DataSourceResource) -> int:
     group_name="insights",
     code_version="1",
     kinds={"postgres"},
-    check_specs=[AssetCheckSpec(ESTIMATE_CHECK, asset="performance_estimate")],
+    check_specs=[
+        AssetCheckSpec(ESTIMATE_CHECK, asset="performance_estimate"),
+        AssetCheckSpec(
+            EARLY_WARNING_CHECK,
+            asset="performance_estimate",
+            description="Observed churners so far vs predicted, per cohort in the lag window",
+        ),
+    ],
 )
 def performance_estimate(
     context: AssetExecutionContext,
@@ -91,11 +99,53 @@ def performance_estimate(
         start=START,
         log=context.log,
     )
-    return estimate_materialization(result)
+    return estimate_materialization(
+        result, monitoring.early_warning_alpha, monitoring.early_warning_min_relative
+    )
 
 
-def estimate_materialization(result: insights.PerformanceEstimate) -> MaterializeResult:
-    """Metadata (estimates table, estimated-vs-realised chart) and the estimate check."""
+def early_warning_check(
+    result: insights.PerformanceEstimate, alpha: float, min_relative: float
+) -> AssetCheckResult:
+    """WARN before labels mature: a cohort inside the lag window whose churners so far depart
+    from the sum of its predicted probabilities over the same window (z-test, p < alpha, and
+    observed/expected off by at least ``min_relative``)."""
+    warnings = result.early_warnings(alpha, min_relative)
+    return AssetCheckResult(
+        check_name=EARLY_WARNING_CHECK,
+        passed=not warnings,
+        severity=AssetCheckSeverity.WARN,
+        metadata={
+            "cohorts_tested": len(result.event_tests),
+            "alpha": alpha,
+            "min_relative": min_relative,
+            "tests": MetadataValue.json(
+                [
+                    {
+                        "scoring_week": str(t["scoring_week"]),
+                        "model_version": int(t["model_version"]),
+                        "tau_days": float(t["tau_days"]),
+                        "observed": int(t["observed"]),
+                        "expected": round(float(t["expected"]), 1),
+                        "ratio": round(float(t["ratio"]), 3),
+                        "z": round(float(t["z"]), 2),
+                        "p_value": float(t["p_value"]),
+                        "warns": t in warnings,
+                    }
+                    for t in result.event_tests
+                ]
+            ),
+        },
+    )
+
+
+def estimate_materialization(
+    result: insights.PerformanceEstimate,
+    early_warning_alpha: float = 0.01,
+    early_warning_min_relative: float = 0.2,
+) -> MaterializeResult:
+    """Metadata (estimates table, estimated-vs-realised chart), the estimate check and the
+    early-warning check."""
     rows = result.rows
     metadata: dict[str, Any] = {
         "tau_days": result.tau_days,
@@ -129,7 +179,8 @@ def estimate_materialization(result: insights.PerformanceEstimate) -> Materializ
                         ]
                     ),
                 },
-            )
+            ),
+            early_warning_check(result, early_warning_alpha, early_warning_min_relative),
         ],
     )
 

@@ -21,7 +21,11 @@ from dagster import DagsterInstance, materialize
 
 from churn_platform.app.model_card import MODEL_CARD_ARTIFACT
 from churn_platform.defs.definitions import ASSETS
-from churn_platform.defs.insights.assets import ESTIMATE_CHECK, insights_store
+from churn_platform.defs.insights.assets import (
+    EARLY_WARNING_CHECK,
+    ESTIMATE_CHECK,
+    insights_store,
+)
 from churn_platform.defs.resources import MonitoringResource
 from churn_platform.entry.loop import QUIET, train_run
 from churn_platform_tests.support.dagster import make_resources
@@ -73,6 +77,7 @@ def history(
         registry.promote(int(model["model_version"]), approver="tester", reason="test")
         checks: dict[date, bool] = {}
         meta: dict[date, dict[str, Any]] = {}
+        early: dict[date, Any] = {}
         for week in WEEKS:
             result = materialize(
                 ASSETS,
@@ -83,6 +88,11 @@ def history(
                 run_config=QUIET,
             )
             checks[week] = _checks(result)[ESTIMATE_CHECK]
+            early[week] = next(
+                e
+                for e in result.get_asset_check_evaluations()
+                if e.check_name == EARLY_WARNING_CHECK
+            )
             mats = result.asset_materializations_for_node("performance_estimate")
             meta[week] = {k: v.value for k, v in mats[0].metadata.items()}
         rerun = materialize(
@@ -94,7 +104,13 @@ def history(
             run_config=QUIET,
         )
         assert rerun.success
-        yield {"resources": resources, "model": model, "checks": checks, "meta": meta}
+        yield {
+            "resources": resources,
+            "model": model,
+            "checks": checks,
+            "meta": meta,
+            "early": early,
+        }
 
 
 def test_concept_drift_fails_the_estimate_check_inside_the_lag_window(history) -> None:  # type: ignore[no-untyped-def]
@@ -156,3 +172,21 @@ def test_model_card_is_logged_to_the_run_and_linked(history, tmp_path: Path) -> 
     ):
         assert part in html
     assert "data:image/png;base64," in html
+
+
+def test_early_warning_tests_every_interim_cohort(history) -> None:  # type: ignore[no-untyped-def]
+    """Observed churners so far vs the sum of predicted probabilities, for each cohort inside
+    the lag window, as a WARN check with the numbers, and on the scoring model's MLflow run."""
+    early = history["early"]
+    assert set(early) == set(WEEKS)
+    assert early[WEEKS[0]].passed and early[WEEKS[0]].metadata["cohorts_tested"].value == 0
+    last = early[WEEKS[-1]]
+    tests = last.metadata["tests"].value
+    assert last.metadata["cohorts_tested"].value == len(tests) >= 1
+    for t in tests:
+        assert t["observed"] >= 0 and t["expected"] > 0 and 0 <= t["p_value"] <= 1
+        assert t["warns"] == (t["p_value"] < 0.01 and abs(t["ratio"] - 1) >= 0.2)
+    assert last.passed == (not any(t["warns"] for t in tests))
+    run_id = history["model"]["mlflow_run_id"]
+    registry = history["resources"]["mlflow_resource"].registry(history["resources"]["warehouse"])
+    assert "estimate.interim_oe_ratio" in registry.run_metrics(run_id)

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from lifelines import KaplanMeierFitter
 
-from churn_platform.domain.calibration import calibration_at, cloglog, rcs_basis
+from churn_platform.domain.calibration import (
+    calibration_at,
+    cloglog,
+    observed_vs_expected,
+    rcs_basis,
+)
 
 
 def _cohort(n: int, seed: int, window: float = 63.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -94,3 +99,32 @@ def test_bad_input_is_named() -> None:
         calibration_at([0.1, 1.2], [1.0, 2.0], [1, 0], 30)
     with pytest.raises(ValueError, match="equal length"):
         calibration_at([0.1], [1.0, 2.0], [1, 0], 30)
+
+
+# --- early warning: observed vs expected churners in a partially observed window -------------
+
+
+def test_event_count_test_hand_computed() -> None:
+    # p = [0.1]*100 -> E = 10, Var = 9; observed 16 -> z = 2, two-sided p = 0.0455
+    t = observed_vs_expected(16, np.full(100, 0.1))
+    assert (t.expected, t.variance) == (pytest.approx(10.0), pytest.approx(9.0))
+    assert t.z == pytest.approx(2.0) and t.p_value == pytest.approx(0.0455003, abs=1e-6)
+    assert t.ratio == pytest.approx(1.6)
+    assert t.warns(alpha=0.05, min_relative=0.2) and not t.warns(alpha=0.01, min_relative=0.2)
+
+
+def test_event_count_test_has_its_nominal_size_for_a_calibrated_model() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.0, 0.2, 2_000)
+    rejections = sum(
+        observed_vs_expected(int((rng.random(p.size) < p).sum()), p).p_value < 0.05
+        for _ in range(2_000)
+    )
+    assert 0.035 < rejections / 2_000 < 0.065
+
+
+def test_event_count_test_rejects_bad_input() -> None:
+    with pytest.raises(ValueError, match="within"):
+        observed_vs_expected(5, [0.1, 0.2])
+    with pytest.raises(ValueError, match="probabilities"):
+        observed_vs_expected(1, [0.1, 1.5])

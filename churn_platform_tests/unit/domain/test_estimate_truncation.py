@@ -42,3 +42,26 @@ def test_realised_c_index_uses_the_same_window_as_the_estimate() -> None:
     untruncated = fast_harrell_c(labels.duration_days, labels.event, risk)
     assert cmp.realised_c_index > untruncated + 0.05
     assert cmp.estimate.tau_days == pytest.approx(40.0)
+
+
+def test_interim_churner_count_is_tested_against_the_prediction() -> None:
+    # Churn at the baseline's hazard (0.004/day x risk): observed ~ expected. At twice that
+    # hazard the early warning fires long before the delayed evaluation is due.
+    rng = np.random.default_rng(1)
+    n, window = 5000, 35.0
+    risk = np.exp(rng.normal(size=n))
+    preds = pd.DataFrame({"customer_id": np.arange(n), "risk_score": risk})
+    for factor, warns in ((1.0, False), (2.0, True)):
+        churn = rng.exponential(1.0 / (0.004 * factor * risk))
+        labels = pd.DataFrame(
+            {
+                "customer_id": np.arange(n),
+                "duration_days": np.minimum(churn, window),
+                "event": (churn < window).astype(int),
+            }
+        )
+        t = compare_with_labels(preds, labels, BASE, [30]).event_test
+        assert t is not None and t.observed == int(labels["event"].sum())
+        expected = float(np.sum(1 - np.exp(-BASE.at(window)[()] * risk)))
+        assert t.expected == pytest.approx(expected)
+        assert t.warns(alpha=0.01, min_relative=0.2) is warns, (t.ratio, t.p_value)
