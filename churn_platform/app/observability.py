@@ -34,6 +34,9 @@ import pandas as pd
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector, CollectorRegistry
 
+from churn_platform.io.predictions import PredictionsRepository
+from churn_platform.io.results import AliasHistory, DriftStore, EvaluationStore
+
 PREFIX = "churn"
 #: Label names a published series may carry: all bounded by the number of models, versions,
 #: features, aliases and quantiles — never by customers or weeks.
@@ -422,3 +425,61 @@ def registry_for(families: Iterable[Metric]) -> CollectorRegistry:
 def series_count(families: Iterable[Metric]) -> int:
     """Number of time series (one per label set) across ``families``."""
     return sum(len(f.samples) for f in families)
+
+
+def read_snapshot(
+    *,
+    evaluations: EvaluationStore,
+    drift: DriftStore,
+    aliases: AliasHistory,
+    predictions: PredictionsRepository,
+    model_names: list[str],
+    thresholds: dict[str, float],
+    job: ScoringJobStatus | None,
+) -> MonitoringSnapshot:
+    """The monitoring use case's read: full evaluation/drift/alias history (small tables), and
+    of ``predictions`` only each model's latest week (counts, scores and scoring time)."""
+    aliases_store = aliases
+    evaluations_frame = evaluations.read()
+    drift_frame = drift.read()
+    names = list(dict.fromkeys([*model_names, *_names(evaluations_frame), *_names(drift_frame)]))
+    weeks = predictions.weeks()
+    if weeks:
+        names = list(dict.fromkeys([*names, *_names(predictions.lineage(weeks[-1]))]))
+    volumes: list[pd.DataFrame] = []
+    scores: list[pd.DataFrame] = []
+    alias_rows: list[pd.DataFrame] = []
+    for name in names:
+        alias_rows.append(aliases_store.read(name))
+        model_weeks = predictions.weeks(name)
+        if not model_weeks:
+            continue
+        week = model_weeks[-1]
+        lineage = predictions.lineage(week)
+        lineage = lineage[lineage["model_name"] == name]
+        volumes.append(
+            lineage.assign(scoring_week=week)[["scoring_week", "model_name", "model_version", "n"]]
+        )
+        cols = ["model_version", "risk_score", "scored_at"]
+        scores.append(predictions.read_columns(week, cols, model_name=name).assign(model_name=name))
+    return MonitoringSnapshot(
+        evaluations=evaluations_frame,
+        drift=drift_frame,
+        volume=_concat(volumes),
+        scores=_concat(scores),
+        aliases=_concat(alias_rows),
+        scoring_job=job,
+        thresholds=thresholds,
+        exported_at=datetime.now(UTC),
+    )
+
+
+def _names(frame: pd.DataFrame) -> list[str]:
+    if frame.empty or "model_name" not in frame.columns:
+        return []
+    return sorted(str(n) for n in frame["model_name"].dropna().unique())
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -21,11 +21,9 @@ every existing resource set (demo, tests) materializes the asset list unchanged.
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit, urlunsplit
 
-import pandas as pd
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -48,9 +46,9 @@ from prometheus_client.exposition import generate_latest as exposition_text
 from prometheus_client.registry import CollectorRegistry
 
 from churn_platform.app.observability import (
-    MonitoringSnapshot,
     ScoringJobStatus,
     build_metric_families,
+    read_snapshot,
     registry_for,
     series_count,
 )
@@ -155,59 +153,6 @@ def scoring_job_status(
     )
 
 
-def read_snapshot(
-    warehouse: WarehouseResource,
-    model_names: list[str],
-    thresholds: dict[str, float],
-    job: ScoringJobStatus | None,
-) -> MonitoringSnapshot:
-    """Read the monitoring tables: full evaluation/drift/alias history (small tables), and of
-    ``predictions`` only each model's latest week (counts, scores and scoring time)."""
-    evaluations_store, drift_store = warehouse.evaluations(), warehouse.drift()
-    aliases_store, predictions = warehouse.alias_history(), warehouse.predictions()
-    evaluations = evaluations_store.read()
-    drift = drift_store.read()
-    names = list(dict.fromkeys([*model_names, *_names(evaluations), *_names(drift)]))
-    weeks = predictions.weeks()
-    if weeks:
-        names = list(dict.fromkeys([*names, *_names(predictions.lineage(weeks[-1]))]))
-    volumes, scores, aliases = [], [], []
-    for name in names:
-        aliases.append(aliases_store.read(name))
-        model_weeks = predictions.weeks(name)
-        if not model_weeks:
-            continue
-        week = model_weeks[-1]
-        lineage = predictions.lineage(week)
-        lineage = lineage[lineage["model_name"] == name]
-        volumes.append(
-            lineage.assign(scoring_week=week)[["scoring_week", "model_name", "model_version", "n"]]
-        )
-        cols = ["model_version", "risk_score", "scored_at"]
-        scores.append(predictions.read_columns(week, cols, model_name=name).assign(model_name=name))
-    return MonitoringSnapshot(
-        evaluations=evaluations,
-        drift=drift,
-        volume=_concat(volumes),
-        scores=_concat(scores),
-        aliases=_concat(aliases),
-        scoring_job=job,
-        thresholds=thresholds,
-        exported_at=datetime.now(UTC),
-    )
-
-
-def _names(frame: pd.DataFrame) -> list[str]:
-    if frame.empty or "model_name" not in frame.columns:
-        return []
-    return sorted(str(n) for n in frame["model_name"].dropna().unique())
-
-
-def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
-    frames = [f for f in frames if not f.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
 class MetricsExportConfig(Config):
     """Where and how to push. Leave ``pushgateway_url`` empty to use $PROMETHEUS_PUSHGATEWAY_URL
     (put credentials only there: run configuration is visible in the UI)."""
@@ -242,7 +187,13 @@ def monitoring_metrics_export(
         "min_psi": monitoring.min_psi,
     }
     snapshot = read_snapshot(
-        warehouse, [mlflow_resource.model_name], thresholds, scoring_job_status(context.instance)
+        evaluations=warehouse.evaluations(),
+        drift=warehouse.drift(),
+        aliases=warehouse.alias_history(),
+        predictions=warehouse.predictions(),
+        model_names=[mlflow_resource.model_name],
+        thresholds=thresholds,
+        job=scoring_job_status(context.instance),
     )
     families = build_metric_families(snapshot)
     registry = registry_for(families)
