@@ -32,7 +32,7 @@ from churn_platform.io.ledger import RetrainLedger
 from churn_platform.io.notify import LogNotifier, Notifier, SlackWebhookNotifier
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import ModelRegistry
-from churn_platform.io.results import AliasHistory, DriftStore, EvaluationStore
+from churn_platform.io.results import AliasHistory, CustomerKeys, DriftStore, EvaluationStore
 from churn_platform.settings import Settings
 
 _SCHEMA_READY: set[tuple[str, str, tuple[int, ...]]] = set()
@@ -87,6 +87,9 @@ class WarehouseResource(ConfigurableResource):
 
     def drift(self) -> DriftStore:
         return DriftStore(self.setup(), self.db_schema)
+
+    def customer_keys(self) -> CustomerKeys:
+        return CustomerKeys(self.setup(), self.db_schema)
 
     def alias_history(self) -> AliasHistory:
         return AliasHistory(self.setup(), self.db_schema)
@@ -267,6 +270,15 @@ class DataSourceResource(ConfigurableResource):
     def features_for_week(self, week: date) -> pd.DataFrame:
         """Snapshot of the customers active on ``week`` (validated by the caller)."""
         return self.source().features_for_week(week)
+
+    def text_keys(self, week: date) -> pd.DataFrame | None:
+        """Text customer ids of ``week`` and their keys (None: the source has integer ids)."""
+        source = self.source()
+        text_keys = getattr(source, "text_keys", None)
+        if text_keys is None:
+            return None
+        keys: pd.DataFrame = text_keys(week)
+        return keys if len(keys) else None
 
     def training_frame(self, cohort_week: date, as_of: date) -> pd.DataFrame:
         """Features of the ``cohort_week`` base joined with outcomes known on ``as_of``."""

@@ -189,6 +189,7 @@ class ConfiguredSource:
         self._weeks: list[date] | None = None
         self._text_cache: dict[str, pd.DataFrame] = {}
         self._events_cache: pd.DataFrame | None = None
+        self._keys: dict[date, pd.DataFrame] = {}
         self._snap_pg = (
             _Postgres(config.snapshots.source, self.origin, "snapshots")
             if config.snapshots.source.kind == "postgres"
@@ -258,13 +259,23 @@ class ConfiguredSource:
 
     def features_and_keys(self, week: date) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The validated snapshot and the id mapping (``customer_id`` key → source id text)."""
-        return map_snapshot(
+        frame, keys = map_snapshot(
             self.raw_snapshot(week),
             self.config.snapshots,
             self.reference(),
             origin=self.origin,
             week=week,
         )
+        text = keys["source_id"] != keys["customer_id"].astype(str)
+        self._keys[week] = keys[text.to_numpy()].reset_index(drop=True)
+        return frame, keys
+
+    def text_keys(self, week: date) -> pd.DataFrame:
+        """Keys of the week's text ids (``customer_id``, ``source_id``), empty for integer ids;
+        read by the ``customer_features`` asset into the ``customer_keys`` table."""
+        if week not in self._keys:
+            self.features_and_keys(week)
+        return self._keys[week]
 
     def censor_date(self, as_of: date) -> date:
         lab = self.config.labels

@@ -15,6 +15,8 @@ The tables live in one PostgreSQL schema (``churn`` by default):
 * ``promotion_ledger`` — every lifecycle transition of a model version (candidate, challenger,
   production, archived, rejected) with who, when, why and a metrics snapshot.
 * ``retrain_ledger`` — every retraining request (sensor, schedule, manual, pipeline), once each.
+* ``customer_keys`` — text customer ids and the 63-bit key that stands for them in
+  ``predictions.customer_id`` (configured sources with text ids; join to get your id back).
 
 SQLAlchemy Core only; :func:`ensure_schema` creates everything idempotently and refuses to run
 against a ``predictions`` table built for other horizons.
@@ -76,6 +78,7 @@ class Tables:
     alias_history: sa.Table
     promotion_ledger: sa.Table
     retrain_ledger: sa.Table
+    customer_keys: sa.Table
 
     @property
     def probability_columns(self) -> list[str]:
@@ -262,6 +265,15 @@ def tables_for(schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_H
         ),
     )
 
+    customer_keys = sa.Table(
+        "customer_keys",
+        md,
+        sa.Column("customer_id", sa.BigInteger, primary_key=True, comment="predictions key"),
+        sa.Column("source_id", sa.Text, nullable=False, comment="the id in your data"),
+        sa.Column("first_seen_week", sa.Date, nullable=False),
+        sa.UniqueConstraint("source_id", name="customer_keys_source_id_key"),
+    )
+
     return Tables(
         metadata=md,
         schema=schema,
@@ -273,6 +285,7 @@ def tables_for(schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_H
         alias_history=alias_history,
         promotion_ledger=promotion_ledger,
         retrain_ledger=retrain_ledger,
+        customer_keys=customer_keys,
     )
 
 

@@ -252,3 +252,67 @@ class AliasHistory(_Store):
         t = self.tables.alias_history
         stmt = sa.select(t).where(t.c.model_name == model_name).order_by(t.c.changed_at, t.c.id)
         return self._read(stmt, f"alias history of {model_name!r}")
+
+
+class CustomerKeys(_Store):
+    """Text customer ids ↔ the 63-bit keys stored in ``predictions.customer_id``.
+
+    Written once per key (the first week it is seen); a key that already stands for another
+    text id is a collision and refused, naming both ids.
+    """
+
+    def record(self, keys: pd.DataFrame, week: date) -> int:
+        """Store ``customer_id`` (key) → ``source_id`` (text) pairs not known yet; returns how
+        many were new."""
+        t = self.tables.customer_keys
+        rows = [
+            {"customer_id": int(k), "source_id": str(s), "first_seen_week": week}
+            for k, s in keys[["customer_id", "source_id"]].itertuples(index=False, name=None)
+        ]
+        if not rows:
+            return 0
+        try:
+            with self.engine.begin() as conn:
+                stage = sa.Table(
+                    "customer_keys_stage",
+                    sa.MetaData(),
+                    sa.Column("customer_id", sa.BigInteger),
+                    sa.Column("source_id", sa.Text),
+                    prefixes=["TEMPORARY"],
+                    postgresql_on_commit="DROP",
+                )
+                stage.create(conn)
+                conn.execute(
+                    sa.insert(stage),
+                    [{k: r[k] for k in ("customer_id", "source_id")} for r in rows],
+                )
+                clash = conn.execute(
+                    sa.select(t.c.customer_id, t.c.source_id, stage.c.source_id)
+                    .join(stage, stage.c.customer_id == t.c.customer_id)
+                    .where(t.c.source_id != stage.c.source_id)
+                    .limit(3)
+                ).fetchall()
+                if clash:
+                    raise StorageError(
+                        "customer id key collision: "
+                        + "; ".join(f"key {k} is {a!r} and {b!r}" for k, a, b in clash)
+                    )
+                new = conn.execute(
+                    pg.insert(t)
+                    .from_select(
+                        ["customer_id", "source_id", "first_seen_week"],
+                        sa.select(
+                            stage.c.customer_id,
+                            stage.c.source_id,
+                            sa.literal(week, sa.Date),
+                        ),
+                    )
+                    .on_conflict_do_nothing()
+                )
+                return int(new.rowcount or 0)
+        except sa.exc.DBAPIError as exc:
+            raise StorageError(f"Could not record customer keys: {exc.orig}") from exc
+
+    def read(self) -> pd.DataFrame:
+        t = self.tables.customer_keys
+        return self._read(sa.select(t).order_by(t.c.source_id), "customer keys")
