@@ -444,16 +444,19 @@ def canonical_ids(values: pd.Series, *, column: str, origin: str) -> tuple[pd.Se
             f"e.g. {', '.join(examples)}; clean them in the source (ids are never trimmed: "
             "' A1' and 'A1' would silently become one customer)"
         )
-    numeric_like = text.str.fullmatch(_INT_TEXT).all()
-    if numeric_like:
-        as_num = pd.to_numeric(text, errors="coerce")
-        if as_num.notna().all() and (as_num.abs() <= INT64_MAX).all():
-            try:
-                return text.astype("int64"), text
-            except (OverflowError, ValueError):
-                pass
-        raise DataContractError(f"{where}: integer ids beyond 2**63-1 cannot be stored")
-    keys = text.map(text_id_key).astype("int64")
+    # Row by row, so one id always gets the same key whatever else is in the week or file:
+    # "42" is 42 everywhere, "0042" and "CUST-42" are text keys everywhere.
+    is_int = text.str.fullmatch(_INT_TEXT).to_numpy(dtype=bool)
+    values = text[is_int].map(int)
+    too_big = values.map(lambda v: not -INT64_MAX - 1 <= v <= INT64_MAX)
+    if too_big.any():
+        raise DataContractError(
+            f"{where}: integer ids beyond 2**63-1 cannot be stored, e.g. "
+            f"{text[is_int][too_big.to_numpy()].head(3).tolist()}"
+        )
+    keys = pd.Series(np.zeros(len(text), dtype=np.int64), index=text.index)
+    keys[is_int] = values.astype("int64").to_numpy()
+    keys[~is_int] = text[~is_int].map(text_id_key).astype("int64").to_numpy()
     pairs = pd.DataFrame({"k": keys.to_numpy(), "t": text.to_numpy()}).drop_duplicates()
     clash = pairs["k"].duplicated(keep=False)
     if clash.any():

@@ -115,6 +115,13 @@ def test_text_ids_map_to_stable_keys_and_keep_their_text() -> None:
     assert keys.nunique() == 3  # "0042" is text: the leading zero is kept, not 42
 
 
+def test_each_id_gets_the_same_key_whatever_else_is_in_the_week() -> None:
+    alone, _ = canonical_ids(pd.Series(["42", "43"]), column="id", origin="x")
+    mixed, _ = canonical_ids(pd.Series(["42", "0042", "CUST-9"]), column="id", origin="x")
+    assert alone.iloc[0] == mixed.iloc[0] == 42
+    assert mixed.iloc[1] == text_id_key("0042") != 42
+
+
 @pytest.mark.parametrize(
     ("values", "message"),
     [
