@@ -60,6 +60,7 @@ def test_ensure_schema_is_idempotent(engine: sa.Engine, schema: str) -> None:
         "promotion_ledger",
         "retrain_ledger",
         "calibration_results",
+        "customer_keys",
     }
     cols = {c["name"]: c for c in inspector.get_columns("predictions", schema=schema)}
     assert {"churn_prob_30d", "churn_prob_90d", "churn_prob_180d"} <= set(cols)
