@@ -64,6 +64,7 @@ from churn_platform.domain.simulator import (
 )
 from churn_platform.io.db import libpq_url, make_engine
 from churn_platform.io.embedded import database_url, ensure_database
+from churn_platform.io.partitions import ensure_week_partition
 from churn_platform.io.predictions import PredictionsRepository, arrow_schema
 from churn_platform.model.train import TrainConfig, train_models
 from churn_platform.model.xgb_cox import XGBCoxModel, model_matrix
@@ -308,20 +309,34 @@ def truncate_predictions(url: str) -> None:
     admin_exec(url, "CHECKPOINT")
 
 
+SETUP_BLOCK = 1_000_000  # customers simulated and loaded at a time (10M fits in memory so)
+
+
 def setup_features(url: str, n: int) -> int:
-    """The simulator's start-week snapshot of ``n`` customers as ``bench.customer_features``."""
-    sim = CustomerSimulator(SimulatorConfig(n_customers=n, seed=SIM_SEED))
-    frame = sim.features_for_week(sim.config.start_week).drop(columns=["true_log_hazard"])
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    del frame, sim
+    """The simulator's start-week snapshot of ``n`` customers as ``bench.customer_features``.
+
+    Simulated in blocks of 1M customers (block k with seed ``SIM_SEED + k``, ids shifted by
+    k * 1M), so the first 1M customers are the same whatever ``n`` and memory stays at one block.
+    """
     admin_exec(url, f'CREATE SCHEMA IF NOT EXISTS "{FEATURES_SCHEMA}"')
     admin_exec(url, f'DROP TABLE IF EXISTS "{FEATURES_SCHEMA}"."{FEATURES_TABLE}"')
-    with adbc.connect(libpq_url(url)) as conn, conn.cursor() as cur:
-        cur.adbc_ingest(FEATURES_TABLE, table, mode="create", db_schema_name=FEATURES_SCHEMA)
-        conn.commit()
+    loaded = 0
+    for k, start in enumerate(range(0, n, SETUP_BLOCK)):
+        size = min(SETUP_BLOCK, n - start)
+        sim = CustomerSimulator(SimulatorConfig(n_customers=size, seed=SIM_SEED + k))
+        frame = sim.features_for_week(sim.config.start_week).drop(columns=["true_log_hazard"])
+        frame[ID] = frame[ID].to_numpy(dtype=np.int64) + start
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        del frame, sim
+        with adbc.connect(libpq_url(url)) as conn, conn.cursor() as cur:
+            mode = "create" if k == 0 else "append"
+            cur.adbc_ingest(FEATURES_TABLE, table, mode=mode, db_schema_name=FEATURES_SCHEMA)
+            conn.commit()
+        loaded += table.num_rows
+        del table
     admin_exec(url, f'ALTER TABLE "{FEATURES_SCHEMA}"."{FEATURES_TABLE}" ADD PRIMARY KEY ("{ID}")')
     admin_exec(url, f'VACUUM ANALYZE "{FEATURES_SCHEMA}"."{FEATURES_TABLE}"')
-    return table.num_rows
+    return loaded
 
 
 def train_product_model() -> XGBCoxModel:
@@ -472,6 +487,65 @@ def rate(rows: int, seconds: float | None) -> str:
     return "-" if not seconds else f"{rows / seconds:,.0f}"
 
 
+def scale_run(
+    args: argparse.Namespace, url: str, n: int, model_dir: Path, sizes: list[int]
+) -> dict[str, Any]:
+    """Ours alone at ``n`` customers (top 3 drivers and none) and at ``sizes``: time, peak RSS."""
+    runs: dict[str, dict[str, Any]] = {}
+    for size in sorted({*sizes, n}):
+        for top in (3, 0) if size == n else (3,):
+            truncate_predictions(url)
+            print(f"ours end-to-end, top_drivers={top}, {size:,} rows ...", flush=True)
+            r = run_child(args, "ours", size, url, model_dir, top)
+            runs[f"ours_top{top}_{size}"] = r
+            print(f"  {r['seconds']:.1f}s, peak RSS {r['rss_mb']:.0f} MiB, {r['phases']}")
+    lines = [
+        [
+            key,
+            f"{r['rows']:,}",
+            f"{r['seconds']:.1f}",
+            rate(r["rows"], r["seconds"]),
+            f"{r['rss_mb']:.0f}",
+        ]
+        for key, r in runs.items()
+    ]
+    print()
+    print(format_table(["run", "rows", "seconds", "rows/s", "peak RSS MiB"], lines))
+    base = runs[f"ours_top3_{min(sizes)}"]
+    big3, big0 = runs[f"ours_top3_{n}"], runs[f"ours_top0_{n}"]
+    summary = [
+        row(
+            f"scoring {n:,} customers, top drivers 3",
+            "-",
+            f"{big3['seconds']:.0f} s, {big3['rows'] / big3['seconds']:,.0f} rows/s",
+            None,
+            peak_rss=big3["rss_mb"],
+        ),
+        row(
+            f"scoring {n:,} customers, no top drivers",
+            "-",
+            f"{big0['seconds']:.0f} s, {big0['rows'] / big0['seconds']:,.0f} rows/s",
+            None,
+            peak_rss=big0["rss_mb"],
+        ),
+        row(
+            f"scoring peak RSS {n:,} vs {min(sizes):,}",
+            f"ours at {min(sizes):,}: {base['rss_mb']:.0f} MiB",
+            f"ours at {n:,}: {big3['rss_mb']:.0f} MiB",
+            big3["rss_mb"] / base["rss_mb"],
+            at_most=2.0,
+            peak_rss=big3["rss_mb"],
+        ),
+    ]
+    result = {
+        "name": "scoring_scale",
+        "params": {"rows": n, "sizes": sizes},
+        "rows": summary,
+        "details": {"runs": runs},
+    }
+    return finish(result, args.json)
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     add_common_args(parser)
@@ -484,6 +558,12 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=None, help="write step, best of (3)")
     parser.add_argument("--rss-sizes", default=None, help="extra sizes for peak RSS (+ --rows)")
     parser.add_argument("--no-io-only", action="store_true", help="skip the top_drivers=0 pair")
+    parser.add_argument(
+        "--scale",
+        action="store_true",
+        help="only ours at --rows (top 3 and none) and at the --rss-sizes, each in a fresh "
+        "process: time and peak RSS at e.g. 10M vs 1M",
+    )
     parser.add_argument("--child", choices=["ours", "naive"], help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--model-dir", help=argparse.SUPPRESS)
@@ -518,6 +598,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         horizons = model.horizons
         print(f"  model: XGBCoxModel, {model.best_iteration + 1} trees, horizons {horizons}")
         PredictionsRepository(url, SCHEMA, horizons).dispose()  # creates the tables
+        engine = make_engine(url)
+        ensure_week_partition(engine, SCHEMA, WEEK)  # the naive writers do not create it
+        engine.dispose()
+        if args.scale:
+            return scale_run(args, url, n, model_dir, rss_sizes)
 
         runs: dict[str, dict[str, Any]] = {}
         checks: dict[str, bool] = {}
