@@ -9,8 +9,7 @@ from __future__ import annotations
 import os
 import time
 
-from churn_platform.errors import StorageError
-from churn_platform.redaction import mask_secrets, mask_url
+from churn_platform.errors import StorageError, mask_secrets, mask_url
 
 __all__ = ["MLFLOW_HTTP_DEFAULTS", "bound_mlflow_http", "check_tracking_store", "probe_http_store"]
 

@@ -30,9 +30,10 @@ from churn_platform.errors import (
     DataContractError,
     ModelNotFoundError,
     StorageError,
+    mask_secrets,
+    mask_url,
 )
 from churn_platform.io.http_probe import bound_mlflow_http, probe_http_store
-from churn_platform.redaction import mask_secrets, mask_url
 
 log = logging.getLogger(__name__)
 
