@@ -11,6 +11,9 @@ from typer.testing import CliRunner
 
 from churn_platform.cli import app
 from churn_platform.domain.simulator import make_training_frame
+from churn_platform.io.ledger import RetrainLedger
+from churn_platform.io.registry import ModelRegistry
+from churn_platform_tests.support.lifecycle import assert_lifecycle_consistent
 
 runner = CliRunner()
 
@@ -90,6 +93,16 @@ def test_backtest_bad_input_is_one_clean_error(customers_csv: Path, tmp_path: Pa
     assert "customer_id" in result.output and "Traceback" not in result.output
 
 
+def _cli_registry() -> ModelRegistry:
+    from churn_platform.io.results import AliasHistory
+
+    return ModelRegistry(
+        "cli_model",
+        tracking_uri=os.environ["MLFLOW_TRACKING_URI"],
+        alias_history=AliasHistory(os.environ["DATABASE_URL"], "cli"),
+    )
+
+
 def test_train_then_promote_via_cli(
     pg_url: str, mlflow_tracking_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -124,10 +137,16 @@ def test_train_then_promote_via_cli(
     back = runner.invoke(app, ["rollback", "--approver", "carol", "--reason", "v2 misbehaves"])
     assert back.exit_code == 0, back.output
     assert "states: v1 production, v2 archived" in back.output
+    registry = _cli_registry()
+    assert assert_lifecycle_consistent(registry) == {1: "production", 2: "archived"}
     gone = runner.invoke(
         app, ["reject", "--version", "2", "--approver", "carol", "--reason", "post-mortem"]
     )
     assert gone.exit_code == 0, gone.output
     assert "states: v1 production, v2 rejected" in gone.output
+    assert assert_lifecycle_consistent(registry) == {1: "production", 2: "rejected"}
+    ledger = RetrainLedger(pg_url, "cli").read("cli_model")  # both trainings, once each
+    assert list(ledger["status"]) == ["success", "success"]
+    assert list(ledger["model_version"]) == [1, 2]
     again = runner.invoke(app, ["rollback", "--approver", "carol", "--reason", "again"])
     assert again.exit_code == 2 and "NoPreviousProductionError" in again.output
