@@ -31,6 +31,7 @@ from churn_platform.domain.bootstrap import (
     paired_c_index,
 )
 from churn_platform.domain.calibration import CalibrationResult, calibration_at
+from churn_platform.domain.datasource import SNAPSHOT_WEEK  # set by the one cohort stacking
 from churn_platform.domain.schema import FeatureContract
 from churn_platform.errors import ChurnPlatformError
 from churn_platform.io.notify import Notification, Notifier
@@ -52,7 +53,6 @@ from churn_platform.model.xgb_cox import plain_features
 log = logging.getLogger(__name__)
 
 REFERENCE_SAMPLE_ROWS = 50_000
-SNAPSHOT_WEEK = "snapshot_week"  # set by cohort stacking: the week a row was observed
 
 
 @dataclass(frozen=True)

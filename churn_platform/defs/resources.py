@@ -227,6 +227,7 @@ class DataSourceResource(ConfigurableResource):
     sim_nonlinear: bool = True
     sim_feature_drift_week: str | None = None
     sim_concept_drift_week: str | None = None
+    sim_cohorts: int = 1  # weekly cohorts a training set stacks by default (each censored)
 
     def simulator(self) -> CustomerSimulator:
         return _simulator(
@@ -244,7 +245,7 @@ class DataSourceResource(ConfigurableResource):
     def source(self) -> CustomerDataSource:
         """The data source behind this resource (simulator or configured)."""
         if self.config_path is None:
-            return SimulatorSource(self.simulator())
+            return SimulatorSource(self.simulator(), n_cohorts=self.sim_cohorts)
         from churn_platform.io.configured_source import ConfiguredSource
 
         return ConfiguredSource.from_path(self.config_path)

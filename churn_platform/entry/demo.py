@@ -2,10 +2,15 @@
 
 Everything goes through production code paths: an embedded PostgreSQL, a real MLflow registry,
 Dagster materializations recorded in a local Dagster instance (``churn-platform dev`` shows the
-runs afterwards) and the real retraining sensor. The simulated base changes at
-``drift_week``: prices rise and usage falls; the drift monitors catch it, the sensor requests
-training, the new challenger is approved and scores the following weeks. The only shortcut is
-the approval: the demo approves its own challengers and says so in the alias history.
+runs afterwards) and the real retraining sensor. The simulated base changes at ``drift_week``:
+prices rise and usage falls, and what drives churn changes too (a competitor arrives). The
+drift monitors catch it at once; the retraining policy waits ``DRIFT_LEARN_WEEKS`` weeks so the
+retrain can learn from outcomes observed after the drift (training stacks recent weekly cohorts,
+each censored at the as-of date); the gate compares the challenger with production on the same
+held-out customers (paired bootstrap interval); the challenger is approved; and at the end the
+version trained after the drift is compared with the one it replaced on the same post-drift
+customers. The only shortcut is the approval: the demo approves its own challengers and says so
+in the promotion ledger.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from churn_platform.settings import Settings
 SIM_START = date(2025, 1, 6)
 TRAIN_WINDOW_WEEKS = 26
 DEMO_APPROVER = "demo-auto-approval (not a human)"
+DEMO_COHORTS = 6
 DRIFT_LEARN_WEEKS = 8  # a drift retrain waits for 8 weeks of outcomes of the changed world
 
 
@@ -64,6 +70,9 @@ def demo_resources(
             sim_feature_drift_week=drift_week.isoformat() if drift_week else None,
             # the world changes, not only the features: what drives churn shifts too
             sim_concept_drift_week=drift_week.isoformat() if drift_week else None,
+            # training stacks 6 weekly cohorts (every 4 weeks), each censored at the as-of
+            # date: customers seen after the drift contribute their partial follow-up
+            sim_cohorts=DEMO_COHORTS,
         ),
         monitoring=MonitoringResource(
             label_lag_weeks=label_lag_weeks, drift_learn_weeks=DRIFT_LEARN_WEEKS
@@ -92,7 +101,8 @@ def run_demo(
     resources = demo_resources(rt.settings, n_customers, seed, drift_week, label_lag_weeks)
     console.print(
         f"{n_customers} simulated customers; weekly scoring {scoring_weeks[0]} → "
-        f"{scoring_weeks[-1]}; prices rise and usage falls from {drift_week}; labels "
+        f"{scoring_weeks[-1]}; prices rise, usage falls and churn drivers change from "
+        f"{drift_week} (retrain waits {DRIFT_LEARN_WEEKS} weeks for outcomes); labels "
         f"evaluated {label_lag_weeks} weeks after scoring; approvals by '{DEMO_APPROVER}'"
     )
     with DagsterInstance.get() as instance:
