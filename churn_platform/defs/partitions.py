@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from dagster import WeeklyPartitionsDefinition
+from dagster import TimeWindowPartitionMapping, WeeklyPartitionsDefinition
 
 from churn_platform.settings import Settings
 
@@ -42,3 +42,23 @@ def week_of(partition_key: str) -> date:
     if week.weekday() != 0:
         raise ValueError(f"partition key {partition_key!r} is not a Monday")
     return week
+
+
+DEFAULT_LABEL_LAG_WEEKS = 13
+"""Weeks between scoring a cohort and evaluating it (``MonitoringResource.label_lag_weeks``)."""
+
+
+def scored_cohort_mapping(
+    lag_weeks: int = DEFAULT_LABEL_LAG_WEEKS, *, through_current: bool = False
+) -> TimeWindowPartitionMapping:
+    """Dependency on ``churn_scores`` of an asset that reads the cohort scored ``lag_weeks``
+    before its own week (``through_current=True``: every week from that cohort to its own, for
+    assets that read both). Weeks before the first partition are allowed to be missing: the
+    first ``lag_weeks`` evaluations have no cohort yet and say so. The mapping is fixed when the
+    definitions load; a deployment that configures another ``label_lag_weeks`` still reads the
+    right cohort, only the lineage drawn in the UI keeps the default."""
+    return TimeWindowPartitionMapping(
+        start_offset=-lag_weeks,
+        end_offset=0 if through_current else -lag_weeks,
+        allow_nonexistent_upstream_partitions=True,
+    )

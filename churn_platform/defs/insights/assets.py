@@ -22,6 +22,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
     AssetKey,
     MaterializeResult,
@@ -30,7 +31,12 @@ from dagster import (
 )
 
 from churn_platform.app import insights
-from churn_platform.defs.partitions import START_WEEK, week_of, weekly_partitions
+from churn_platform.defs.partitions import (
+    START_WEEK,
+    scored_cohort_mapping,
+    week_of,
+    weekly_partitions,
+)
 from churn_platform.defs.resources import (
     ArtifactStoreResource,
     DataSourceResource,
@@ -60,15 +66,22 @@ def label_delay_weeks(data_source: DataSourceResource) -> int:
 
 @asset(
     partitions_def=weekly_partitions,
-    deps=[AssetKey("churn_scores"), AssetKey("delayed_evaluation")],
+    # this week's scores and every cohort inside the lag window (interim comparisons)
+    deps=[
+        AssetDep("churn_scores", partition_mapping=scored_cohort_mapping(through_current=True)),
+        AssetKey("delayed_evaluation"),
+    ],
     group_name="insights",
     code_version="1",
     kinds={"postgres"},
     check_specs=[
-        AssetCheckSpec(ESTIMATE_CHECK, asset="performance_estimate"),
+        AssetCheckSpec(
+            ESTIMATE_CHECK, asset="performance_estimate", partitions_def=weekly_partitions
+        ),
         AssetCheckSpec(
             EARLY_WARNING_CHECK,
             asset="performance_estimate",
+            partitions_def=weekly_partitions,
             description="Observed churners so far vs predicted, per cohort in the lag window",
         ),
     ],
@@ -223,7 +236,8 @@ def _estimate_chart(history: pd.DataFrame, threshold: float) -> str | None:
 
 @asset(
     partitions_def=weekly_partitions,
-    deps=[AssetKey("churn_scores")],
+    # this week's scores (drift per segment) and the cohort scored label_lag_weeks ago (C-index)
+    deps=[AssetDep("churn_scores", partition_mapping=scored_cohort_mapping(through_current=True))],
     group_name="insights",
     code_version="1",
     kinds={"postgres"},

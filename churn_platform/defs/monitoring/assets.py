@@ -13,6 +13,7 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
     AssetKey,
     MaterializeResult,
@@ -28,7 +29,12 @@ from churn_platform.app.monitoring import (
     feature_drift_week,
     score_drift_week,
 )
-from churn_platform.defs.partitions import START_WEEK, week_of, weekly_partitions
+from churn_platform.defs.partitions import (
+    START_WEEK,
+    scored_cohort_mapping,
+    week_of,
+    weekly_partitions,
+)
 from churn_platform.defs.resources import (
     ArtifactStoreResource,
     DataSourceResource,
@@ -80,15 +86,17 @@ def churn_labels(
 
 @asset(
     partitions_def=weekly_partitions,
-    deps=[AssetKey("churn_scores")],
+    # reads the cohort scored label_lag_weeks before this week, not this week's scores
+    deps=[AssetDep("churn_scores", partition_mapping=scored_cohort_mapping())],
     group_name="monitoring",
     code_version="1",
     kinds={"postgres", "mlflow"},
     check_specs=[
-        AssetCheckSpec(C_INDEX_CHECK, asset="delayed_evaluation"),
+        AssetCheckSpec(C_INDEX_CHECK, asset="delayed_evaluation", partitions_def=weekly_partitions),
         AssetCheckSpec(
             CALIBRATION_CHECK,
             asset="delayed_evaluation",
+            partitions_def=weekly_partitions,
             description="ICI of predicted churn probabilities at every matured horizon (WARN)",
         ),
     ],
@@ -256,7 +264,9 @@ def _drift_result(
     group_name="monitoring",
     code_version="1",
     kinds={"scipy", "evidently"},
-    check_specs=[AssetCheckSpec(FEATURE_CHECK, asset="feature_drift")],
+    check_specs=[
+        AssetCheckSpec(FEATURE_CHECK, asset="feature_drift", partitions_def=weekly_partitions)
+    ],
 )
 def feature_drift(
     context: AssetExecutionContext,
@@ -303,7 +313,9 @@ def feature_drift(
     group_name="monitoring",
     code_version="1",
     kinds={"scipy"},
-    check_specs=[AssetCheckSpec(SCORE_CHECK, asset="score_drift")],
+    check_specs=[
+        AssetCheckSpec(SCORE_CHECK, asset="score_drift", partitions_def=weekly_partitions)
+    ],
 )
 def score_drift(
     context: AssetExecutionContext,

@@ -179,6 +179,8 @@ def test_early_warning_tests_every_interim_cohort(history) -> None:  # type: ign
     the lag window, as a WARN check with the numbers, and on the scoring model's MLflow run."""
     early = history["early"]
     assert set(early) == set(WEEKS)
+    # partition-aware: each result belongs to the week that was materialized
+    assert all(e.partition == w.isoformat() for w, e in early.items())
     assert early[WEEKS[0]].passed and early[WEEKS[0]].metadata["cohorts_tested"].value == 0
     last = early[WEEKS[-1]]
     tests = last.metadata["tests"].value
