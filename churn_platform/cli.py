@@ -504,4 +504,7 @@ def retention(
 
 def main() -> None:  # pragma: no cover
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
+    from churn_platform.errors import install_log_masking
+
+    install_log_masking()  # every log line: credentials masked, long values cut
     app()

@@ -7,9 +7,9 @@ Redaction (below the exceptions) is the one place that decides what of a secret 
 output: consoles, logs, exception messages (and so Dagster events and the CLI), MLflow params
 and tags, reports, notifications.
 
-* URL credentials in any text: ``scheme://user:password@host`` keeps the user and masks the
-  password; ``scheme://TOKEN@host`` (a token given as the URL's username, as GitHub, Databricks
-  or a Pushgateway behind a proxy take it) is masked whole.
+* URL credentials in any text: the whole userinfo of ``scheme://user:password@host`` and of
+  ``scheme://TOKEN@host`` (a token given as the URL's username, as GitHub, Databricks or a
+  Pushgateway behind a proxy take it, possibly with a dummy password) becomes ``***``.
 * Secret query parameters (``password=``, ``token=``, ``api_key=``, ``X-Amz-Signature=``...) and
   Slack webhook paths are masked.
 * Values of the process's secret environment variables (``CHURN_API_KEY``,
@@ -144,10 +144,9 @@ _MIN_SECRET_CHARS = 4  # shorter env values ("1", "no") would mask unrelated tex
 
 
 def _mask_userinfo(match: re.Match[str]) -> str:
-    userinfo = match.group("userinfo")
-    user, sep, _password = userinfo.partition(":")
-    masked = f"{user}:{MASK}" if sep and user else MASK
-    return f"{match.group('scheme')}{masked}@"
+    # the whole userinfo: a token may be the user (http://TOKEN@host) or the user with a dummy
+    # password (http://TOKEN:x-oauth-basic@host); which part is secret cannot be told apart
+    return f"{match.group('scheme')}{MASK}@"
 
 
 def mask_url(url: str) -> str:

@@ -31,6 +31,7 @@ from churn_platform.defs.resources import (
     build_resources,
 )
 from churn_platform.entry.loop import LoopReport, run_weekly_loop
+from churn_platform.errors import mask_url
 from churn_platform.runtime import bootstrap, export_runtime_env
 from churn_platform.settings import Settings
 
@@ -127,7 +128,7 @@ def run_demo(
     console.print(
         "Dagster UI   : make dev  → http://127.0.0.1:3000 (Assets → Global asset lineage)"
     )
-    console.print(f"MLflow UI    : uv run mlflow ui --backend-store-uri '{rt.tracking_uri}'")
+    console.print(f"MLflow UI    : uv run mlflow ui --backend-store-uri '{_safe(rt.tracking_uri)}'")
     console.print(f"reports      : {rt.artifact_root}/reports/drift/<week>/evidently.html")
     console.print(f"Dagster home : {dagster_home}")
     console.print(f"done in {time.perf_counter() - t0:.0f}s")
@@ -246,6 +247,4 @@ def _learned_the_new_world(
 
 
 def _safe(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    return mask_url(url)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from churn_platform.errors import mask_url
 from churn_platform.runtime import bootstrap, export_runtime_env
 from churn_platform.settings import Settings
 
@@ -17,5 +18,5 @@ def run_dev(port: int = 3000) -> None:
     export_runtime_env(rt, settings.home)
     workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
     cmd = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-p", str(port)]
-    print("MLflow UI: uv run mlflow ui --backend-store-uri", rt.tracking_uri, flush=True)
+    print("MLflow UI: uv run mlflow ui --backend-store-uri", mask_url(rt.tracking_uri), flush=True)
     raise SystemExit(subprocess.call(cmd, env=os.environ.copy()))

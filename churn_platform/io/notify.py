@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from churn_platform.errors import NotificationError
+from churn_platform.errors import NotificationError, mask_secrets, safe_text
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +68,15 @@ class Notification:
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
+        # whatever a caller put in (an error message, a URL), no credential leaves the process
+        masked = {
+            "title": safe_text(self.title, 500),
+            "text": safe_text(self.text),
+            "fields": {safe_text(k, 200): safe_text(v, 500) for k, v in self.fields.items()},
+            "link": None if self.link is None else mask_secrets(self.link),
+        }
+        for name, value in masked.items():
+            object.__setattr__(self, name, value)  # frozen dataclass
 
 
 @runtime_checkable

@@ -32,6 +32,7 @@ from churn_platform.errors import (
     StorageError,
     mask_secrets,
     mask_url,
+    safe_text,
 )
 from churn_platform.io.http_probe import bound_mlflow_http, probe_http_store
 
@@ -228,9 +229,15 @@ class ModelRegistry:
             mlflow.start_run(experiment_id=self.experiment_id(), run_name=run_name) as run,
             tempfile.TemporaryDirectory() as tmp,
         ):
-            mlflow.set_tags({"churn.model_name": self.model_name, **(tags or {})})
+            # params and tags are shown to anyone with MLflow access: no credential, no 2 MB value
+            mlflow.set_tags(
+                {
+                    k: safe_text(v, 5000)
+                    for k, v in {"churn.model_name": self.model_name, **(tags or {})}.items()
+                }
+            )
             if params:
-                mlflow.log_params(dict(params))
+                mlflow.log_params({k: safe_text(v, 6000) for k, v in dict(params).items()})
             if metrics:
                 mlflow.log_metrics({k: float(v) for k, v in metrics.items()})
             for artifact, content in (dicts or {}).items():
@@ -322,6 +329,7 @@ class ModelRegistry:
 
     def set_alias(self, alias: str, version: int, *, changed_by: str, reason: str) -> None:
         """Point ``alias`` at ``version`` and record the move in alias_history."""
+        changed_by, reason = safe_text(changed_by, 500), safe_text(reason, 2000)
         current = self.version_for_alias(alias)
         previous = int(current.version) if current is not None else None
         self.client.get_model_version(self.model_name, str(version))  # raises if absent
@@ -385,7 +393,9 @@ class ModelRegistry:
                 if exc.error_code != "RESOURCE_DOES_NOT_EXIST":
                     raise
         else:
-            self.client.set_model_version_tag(self.model_name, str(version), key, value)
+            self.client.set_model_version_tag(
+                self.model_name, str(version), key, safe_text(value, 5000)
+            )
 
     def promote(self, version: int, *, approver: str, reason: str) -> None:
         """Human-approved promotion: only the current challenger may become production."""

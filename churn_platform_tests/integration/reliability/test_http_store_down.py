@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 from dagster import DagsterEventType, materialize
+from dagster._serdes import serialize_value
 
 from churn_platform.defs.resources import MlflowResource
 from churn_platform.errors import StorageError
@@ -152,6 +153,9 @@ def test_scoring_fails_within_the_bound_and_writes_nothing(
     text = str(failure.step_failure_data.error)
     assert "StorageError" in error_chain(failure.step_failure_data.error)
     assert "unreachable" in text and TOKEN not in text
+    # the whole event log of the run (messages, errors, metadata): no token anywhere
+    log = "\n".join(serialize_value(e) for e in env.instance.all_logs(result.run_id))
+    assert "unreachable" in log and TOKEN not in log
     assert table_state(env) == before
 
 

@@ -30,6 +30,7 @@ import pandas as pd
 import pytest
 import requests
 from dagster import DagsterEventType
+from dagster._serdes import serialize_value
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -351,3 +352,26 @@ def test_extreme_value_fails_customer_features_named_and_not_retried(env: Env, c
         run.run_id, of_type=DagsterEventType.STEP_UP_FOR_RETRY
     ).records
     assert retries == [], "bad input must not be retried"
+
+
+class BigValueSource(DataSourceResource):
+    """The simulator with a 2 MB text value in a categorical column of row 2."""
+
+    def features_for_week(self, week: date) -> pd.DataFrame:
+        frame = super().features_for_week(week).reset_index(drop=True)
+        frame["region"] = frame["region"].astype(object)
+        frame.loc[ROW, "region"] = "r" * 2_000_000
+        return frame
+
+
+def test_a_2mb_value_is_not_copied_into_the_error_or_the_event_log(env: Env) -> None:
+    base: DataSourceResource = env.resources["data_source"]
+    source = BigValueSource(sim_customers=base.sim_customers, sim_seed=base.sim_seed)
+    runs_before = {r.run_id for r in env.instance.get_runs()}
+    with pytest.raises(DataContractError) as info:
+        run_assets(env, ["customer_features"], data_source=source)
+    message = str(info.value)
+    assert "'region'" in message and f"row {ROW}" in message and len(message) < 5_000
+    (run,) = [r for r in env.instance.get_runs() if r.run_id not in runs_before]
+    log = "\n".join(serialize_value(e) for e in env.instance.all_logs(run.run_id))
+    assert "r" * 1_000 not in log and len(log) < 500_000
