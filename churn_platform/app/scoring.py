@@ -9,7 +9,6 @@ of a sharded scoring. Memory stays at about one chunk whatever the size of the b
 from __future__ import annotations
 
 import logging
-import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -20,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from churn_platform.app.spool import run_spool
 from churn_platform.domain.schema import FeatureContract
 from churn_platform.errors import EmptyPartitionError
 from churn_platform.io.prediction_rows import (
@@ -118,7 +118,7 @@ class LiveWeekSink:
         schema = arrow_schema(self.repo.table)
         rank_at = schema.get_field_index("risk_rank")
         decile_at = schema.get_field_index("risk_decile")
-        with tempfile.TemporaryDirectory(prefix="churn_spool_") as tmp:
+        with run_spool() as tmp:  # run-scoped; a killed run's folder is reclaimed next run
             spool = str(Path(tmp) / "scored.arrows")
             ids: list[np.ndarray] = []
             scores: list[np.ndarray] = []
