@@ -482,19 +482,14 @@ def retention(
     ] = False,
 ) -> None:
     """Drop the prediction weeks older than the KEEP_WEEKS most recent ones (whole partitions)."""
-    from churn_platform.io.db import make_engine
     from churn_platform.io.partitions import apply_retention, migrate_to_partitions
-    from churn_platform.runtime import resolve_runtime
 
-    rt = resolve_runtime()
-    engine = make_engine(rt.database_url)
-    try:
-        if migrate and not dry_run:
-            moved = migrate_to_partitions(engine, rt.db_schema)
-            out.print(f"migrated {moved} week(s) into weekly partitions" if moved else "")
-        result = apply_retention(engine, rt.db_schema, keep_weeks, dry_run=dry_run)
-    finally:
-        engine.dispose()
+    rt, resources = _bootstrap()
+    engine = resources["warehouse"].database().engine  # the process's pool, closed at exit
+    if migrate and not dry_run:
+        moved = migrate_to_partitions(engine, rt.db_schema)
+        out.print(f"migrated {moved} week(s) into weekly partitions" if moved else "")
+    result = apply_retention(engine, rt.db_schema, keep_weeks, dry_run=dry_run)
     verb = "would drop" if dry_run else "dropped"
     how = "partition(s)" if result.partitioned else f"week(s), {result.deleted_rows} rows"
     weeks = ", ".join(w.isoformat() for w in result.dropped_weeks) or "none"
