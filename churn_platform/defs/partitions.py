@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 
 from dagster import TimeWindowPartitionMapping, WeeklyPartitionsDefinition
@@ -22,9 +23,18 @@ def start_week(settings: Settings | None = None) -> str:
     if "CHURN_START_WEEK" in s.from_environment:
         return s.start_week
     if s.data_config:
+        from churn_platform.errors import ChurnPlatformError
         from churn_platform.io.configured_source import ConfiguredSource
 
-        return ConfiguredSource.from_path(s.data_config).first_week().isoformat()
+        try:
+            return ConfiguredSource.from_path(s.data_config).first_week().isoformat()
+        except ChurnPlatformError as exc:  # the definitions still load; the assets will say why
+            logging.getLogger(__name__).warning(
+                "weekly partitions start on %s: the first week of %s could not be read: %s",
+                DEFAULT_START_WEEK,
+                s.data_config,
+                exc,
+            )
     return DEFAULT_START_WEEK
 
 
