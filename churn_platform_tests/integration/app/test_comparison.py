@@ -16,7 +16,7 @@ from churn_platform.io.db import ensure_schema, make_engine
 from churn_platform.io.registry import ModelRegistry
 from churn_platform.io.results import AliasHistory
 from churn_platform.model.train import TrainConfig, holdout_mask
-from churn_platform_tests.unit.model.conftest import simulated
+from churn_platform_tests.support.data import simulated
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from churn_platform.io.partitions import (
     week_partitions,
 )
 from churn_platform.io.predictions import PredictionsRepository
-from churn_platform_tests.integration.io.test_predictions import MODEL, predictions
+from churn_platform_tests.support.predictions import MODEL, predictions
 
 WEEKS = [date(2024, 3, 4) + timedelta(weeks=k) for k in range(5)]
 

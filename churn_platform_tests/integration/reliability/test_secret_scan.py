@@ -47,7 +47,7 @@ from churn_platform.errors import (
 from churn_platform.io.notify import Notification, SlackWebhookNotifier
 from churn_platform.io.registry import ModelRegistry
 from churn_platform.model.train import TrainConfig
-from churn_platform_tests.unit.model.conftest import simulated
+from churn_platform_tests.support.data import simulated
 
 TOKEN = "tkn-5e6f7a8b9c0d-SECRET"
 PASSWORD = "pw-7a8b9c0d1e2f-SECRET"
