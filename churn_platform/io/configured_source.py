@@ -122,7 +122,10 @@ def readonly_query(
     try:
         with engine.connect() as conn, conn.begin():
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout_s * 1000)}")
+            conn.execute(
+                sa.text("SELECT set_config('statement_timeout', :ms, true)"),
+                {"ms": str(int(timeout_s * 1000))},
+            )
             return pd.read_sql(stmt, conn, params=params)
     except sa.exc.OperationalError as exc:
         text = str(exc.orig)
