@@ -370,11 +370,19 @@ def demo(
     weeks: Annotated[int, typer.Option(help="weeks of history to simulate and score")] = 20,
     n_customers: Annotated[int, typer.Option(help="customers in the simulated base")] = 20_000,
     seed: int = 0,
+    fresh: Annotated[
+        bool,
+        typer.Option(
+            "--fresh/--keep",
+            help="start from empty embedded databases, Dagster home and artifacts (default), "
+            "or keep earlier demo state",
+        ),
+    ] = True,
 ) -> None:
     """Simulate a subscription base and run the weekly loop end to end (embedded defaults)."""
     from churn_platform.entry.demo import run_demo
 
-    run_demo(weeks=weeks, n_customers=n_customers, seed=seed, console=out)
+    run_demo(weeks=weeks, n_customers=n_customers, seed=seed, console=out, fresh=fresh)
 
 
 @app.command()

@@ -1,38 +1,41 @@
 """``make demo``: a simulated subscription business run through the real platform.
 
 Everything goes through production code paths: an embedded PostgreSQL, a real MLflow registry,
-Dagster materializations recorded in a local Dagster instance (``churn-platform dev`` shows the
-runs afterwards) and the real retraining sensor. The simulated base changes at ``drift_week``:
-prices rise and usage falls, and what drives churn changes too (a competitor arrives). The
-drift monitors catch it at once; the retraining policy waits ``DRIFT_LEARN_WEEKS`` weeks so the
-retrain can learn from outcomes observed after the drift (training stacks recent weekly cohorts,
-each censored at the as-of date); the gate compares the challenger with production on the same
-held-out customers (paired bootstrap interval); the challenger is approved; and at the end the
-version trained after the drift is compared with the one it replaced on the same post-drift
-customers. The only shortcut is the approval: the demo approves its own challengers and says so
-in the promotion ledger.
+and the real Dagster jobs and sensor launched through the local Dagster instance
+(``churn-platform dev`` shows afterwards one ``weekly_scoring_job`` run per week, the
+``training_job`` runs, and ``retraining_sensor``'s ticks with its skip reasons and the request
+that retrained the model). Every demo starts from a clean state (embedded databases, Dagster
+home and artifacts are reset; ``--keep`` opts out) so that a rerun tells the same story.
+
+The simulated base changes at ``drift_week``: prices rise and usage falls, and what drives churn
+changes too (a competitor arrives). The drift monitors catch it at once; the retraining policy
+waits ``DRIFT_LEARN_WEEKS`` weeks so the retrain can learn from outcomes observed after the drift
+(training stacks recent weekly cohorts, each censored at the as-of date); the gate compares the
+challenger with production on the same held-out customers (paired bootstrap interval); the
+challenger is approved; and at the end the version trained after the drift is compared with the
+one it replaced on the same post-drift customers. The only shortcut is the approval: the demo
+approves its own challengers and says so in the promotion ledger.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import time
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance
 from rich.console import Console
 from rich.table import Table
 
-from churn_platform.defs.definitions import ASSETS
-from churn_platform.defs.resources import (
-    DataSourceResource,
-    MonitoringResource,
-    build_resources,
-)
+from churn_platform.defs.location import RESOURCE_CONFIG_ENV, configured_resources
+from churn_platform.entry.instance_runs import instance_runs, loop_instance
 from churn_platform.entry.loop import LoopReport, run_weekly_loop
 from churn_platform.errors import mask_url
-from churn_platform.runtime import bootstrap, export_runtime_env
+from churn_platform.io.embedded import database_url, reset_databases
+from churn_platform.runtime import Runtime, bootstrap, export_runtime_env
 from churn_platform.settings import Settings
 
 SIM_START = date(2025, 1, 6)
@@ -53,32 +56,40 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # pgserver, harmless
 
 
-def demo_resources(
-    settings: Settings,
-    n_customers: int,
-    seed: int,
-    drift_week: date | None,
-    label_lag_weeks: int,
-) -> dict[str, Any]:
-    """The platform's resources (``settings`` resolved by bootstrap) with the simulated base."""
-    return build_resources(
-        settings,
-        as_env_vars=False,
-        data_source=DataSourceResource(
-            sim_customers=n_customers,
-            sim_seed=seed,
-            sim_start_week=SIM_START.isoformat(),
-            sim_feature_drift_week=drift_week.isoformat() if drift_week else None,
-            # the world changes, not only the features: what drives churn shifts too
-            sim_concept_drift_week=drift_week.isoformat() if drift_week else None,
-            # training stacks 6 weekly cohorts (every 4 weeks), each censored at the as-of
-            # date: customers seen after the drift contribute their partial follow-up
-            sim_cohorts=DEMO_COHORTS,
-        ),
-        monitoring=MonitoringResource(
-            label_lag_weeks=label_lag_weeks, drift_learn_weeks=DRIFT_LEARN_WEEKS
-        ),
+def export_demo_config(
+    n_customers: int, seed: int, drift_week: date | None, label_lag_weeks: int
+) -> None:
+    """Simulator and monitoring settings of the demo, for the code location the loop loads
+    (``CHURN_RESOURCE_CONFIG``, see defs/location.py)."""
+    drift = drift_week.isoformat() if drift_week else None
+    os.environ[RESOURCE_CONFIG_ENV] = json.dumps(
+        {
+            "data_source": {
+                "sim_customers": n_customers,
+                "sim_seed": seed,
+                "sim_start_week": SIM_START.isoformat(),
+                "sim_feature_drift_week": drift,
+                # the world changes, not only the features: what drives churn shifts too
+                "sim_concept_drift_week": drift,
+                # training stacks 6 weekly cohorts (every 4 weeks), each censored at the as-of
+                # date: customers seen after the drift contribute their partial follow-up
+                "sim_cohorts": DEMO_COHORTS,
+            },
+            "monitoring": {
+                "label_lag_weeks": label_lag_weeks,
+                "drift_learn_weeks": DRIFT_LEARN_WEEKS,
+            },
+        }
     )
+
+
+def reset_demo_state(rt: Runtime, home: Path) -> None:
+    """Forget earlier demos: embedded databases, Dagster home and local artifacts start empty."""
+    if rt.embedded:
+        reset_databases(database_url(rt.database_url, "postgres"))
+    for folder in (home / "dagster_home", Path(rt.artifact_root)):
+        if folder.is_dir() and "://" not in str(folder):
+            shutil.rmtree(folder)
 
 
 def run_demo(
@@ -88,6 +99,7 @@ def run_demo(
     console: Console,
     drift_after_weeks: int = 6,
     label_lag_weeks: int = 13,
+    fresh: bool = True,
 ) -> LoopReport:
     settings = Settings.from_env()
     t0 = time.perf_counter()
@@ -95,27 +107,31 @@ def run_demo(
     console.rule("[bold]churn_platform demo")
     console.print(f"embedded PostgreSQL + MLflow store under {settings.home.resolve()}")
     rt = bootstrap(settings)  # starts the embedded PostgreSQL once, here
+    if fresh:
+        reset_demo_state(rt, settings.home)
+        console.print("fresh start: earlier demo runs, models and tables were removed")
     dagster_home = export_runtime_env(rt, settings.home)
     first_week = SIM_START + timedelta(weeks=TRAIN_WINDOW_WEEKS)
     drift_week = first_week + timedelta(weeks=drift_after_weeks)
     scoring_weeks = [first_week + timedelta(weeks=i) for i in range(weeks)]
-    resources = demo_resources(rt.settings, n_customers, seed, drift_week, label_lag_weeks)
+    export_demo_config(n_customers, seed, drift_week, label_lag_weeks)
+    resources = configured_resources(as_env_vars=False)
     console.print(
         f"{n_customers} simulated customers; weekly scoring {scoring_weeks[0]} → "
         f"{scoring_weeks[-1]}; prices rise, usage falls and churn drivers change from "
         f"{drift_week} (retrain waits {DRIFT_LEARN_WEEKS} weeks for outcomes); labels "
         f"evaluated {label_lag_weeks} weeks after scoring; approvals by '{DEMO_APPROVER}'"
     )
-    with DagsterInstance.get() as instance:
+    with loop_instance(dagster_home) as instance, instance_runs(instance) as runs:
         report = run_weekly_loop(
-            ASSETS,
+            runs,
             resources,
-            instance,
             first_week=first_week,
             weeks=scoring_weeks,
             label_window_weeks=TRAIN_WINDOW_WEEKS,
             approver=DEMO_APPROVER,
             on_event=lambda msg: console.print("  " + msg),
+            quiet=True,
         )
     _summary(console, resources, report)
     _learned_the_new_world(console, resources, report, drift_week, scoring_weeks[-1])

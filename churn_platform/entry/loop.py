@@ -1,9 +1,12 @@
-"""The weekly loop, driven through Dagster: score → monitor → sensor → retrain → approve.
+"""The weekly loop through the Dagster instance: score → monitor → sensor → retrain → approve.
 
-Used by ``make demo`` (simulated history on the embedded stores) and by the end-to-end test.
-Every step is a real Dagster materialization recorded in the given instance; the retraining
-sensor is evaluated with the same instance, and the run it requests is launched with the
-request's own run config and tags. Only the approval is automated, by the named approver.
+Used by ``make demo`` (simulated history on the embedded stores), ``churn-platform run`` and the
+end-to-end test. Nothing is materialized ad hoc: the initial model is a ``training_job`` run,
+each week is a ``weekly_scoring_job`` run of that partition, and after each week the
+``retraining_sensor`` is ticked through Dagster's sensor machinery, so its decision (run request
+or skip reason) is stored in the sensor's tick history and the ``training_job`` it requests
+carries the sensor's tags (``dagster/sensor_name``, ``dagster/run_key``). See
+:mod:`churn_platform.entry.instance_runs`. Only the approval is automated, by the named approver.
 """
 
 from __future__ import annotations
@@ -14,22 +17,15 @@ from datetime import date
 from typing import Any
 
 import pandas as pd
-from dagster import (
-    AssetsDefinition,
-    DagsterInstance,
-    RunRequest,
-    SensorResult,
-    build_sensor_context,
-    materialize,
-)
 
 from churn_platform.app.promotion import approve_challenger
-from churn_platform.defs.scoring.jobs import WEEKLY_ASSETS
-from churn_platform.defs.training.sensors import retraining_sensor
+from churn_platform.entry.instance_runs import InstanceRuns
 from churn_platform.io.registry import CHALLENGER
 
 QUIET: dict[str, Any] = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
-SCORING_SELECTION = list(WEEKLY_ASSETS)
+SCORING_JOB = "weekly_scoring_job"
+TRAINING_JOB = "training_job"
+RETRAINING_SENSOR = "retraining_sensor"
 
 
 @dataclass(frozen=True)
@@ -40,6 +36,8 @@ class WeekRecord:
     feature_breaches: tuple[str, ...]
     score_breached: bool
     c_index: float | None
+    run_id: str = ""
+    sensor: str = ""  # the retraining sensor's skip reason, or "requested <run key>"
 
 
 @dataclass(frozen=True)
@@ -50,6 +48,7 @@ class RetrainRecordView:
     version: int
     challenger: bool
     promoted: bool
+    run_id: str = ""
 
 
 @dataclass
@@ -57,47 +56,28 @@ class LoopReport:
     initial_version: int
     weeks: list[WeekRecord] = field(default_factory=list)
     retrains: list[RetrainRecordView] = field(default_factory=list)
+    initial_run_id: str = ""
 
 
-def _meta(result: Any, node: str) -> dict[str, Any]:
-    mats = result.asset_materializations_for_node(node)
-    return {k: v.value for k, v in mats[0].metadata.items()} if mats else {}
-
-
-def train_run(
-    assets: Sequence[AssetsDefinition],
-    resources: dict[str, Any],
-    instance: DagsterInstance,
-    as_of: date,
-    *,
-    label_window_weeks: int,
-    reason: str,
-    tags: dict[str, str] | None = None,
-    run_config: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Materialize training_dataset + churn_model; returns the churn_model metadata."""
-    config = run_config or {
+def training_config(as_of: date, reason: str, label_window_weeks: int) -> dict[str, Any]:
+    """Run config of ``training_job`` for a model trained as of ``as_of``."""
+    return {
         "ops": {
-            "training_dataset": {"config": {"as_of_week": as_of.isoformat(), "reason": reason}},
+            "training_dataset": {
+                "config": {
+                    "as_of_week": as_of.isoformat(),
+                    "reason": reason,
+                    "label_window_weeks": label_window_weeks,
+                }
+            },
             "churn_model": {"config": {"reference_week": as_of.isoformat()}},
         }
     }
-    config["ops"]["training_dataset"]["config"].setdefault("label_window_weeks", label_window_weeks)
-    result = materialize(
-        assets,
-        selection=["training_dataset", "churn_model"],
-        resources=resources,
-        instance=instance,
-        run_config={**QUIET, **config},
-        tags={"churn/retrain_reason": reason, **(tags or {})},
-    )
-    return _meta(result, "churn_model")
 
 
 def run_weekly_loop(
-    assets: Sequence[AssetsDefinition],
+    runs: InstanceRuns,
     resources: dict[str, Any],
-    instance: DagsterInstance,
     *,
     first_week: date,
     weeks: Sequence[date],
@@ -108,20 +88,29 @@ def run_weekly_loop(
     initial_run_config: dict[str, Any] | None = None,
 ) -> LoopReport:
     """Train (unless ``initial_model`` names the production version already serving) and
-    approve the first model, then score and monitor each of ``weeks`` through Dagster, letting
-    the retraining sensor decide after every week. ``initial_run_config`` overrides the first
-    training run's config (``churn-platform run`` trains on the weeks before ``--start``)."""
+    approve the first model, then score ``weeks`` one partition at a time, ticking the sensor
+    after each. ``initial_run_config`` overrides the first training run's config
+    (``churn-platform run`` trains on the weeks before ``--start``).
+
+    ``resources`` must be the resources of the loaded location (``configured_resources()``):
+    they are used here only to approve challengers in the same registry.
+    """
     registry = resources["mlflow_resource"].registry(resources["warehouse"])
+    initial_run_id = ""
     if initial_model is None:
-        meta = train_run(
-            assets,
-            resources,
-            instance,
-            first_week,
-            label_window_weeks=label_window_weeks,
-            reason="initial model",
-            run_config=initial_run_config,
+        run = runs.launch(
+            TRAINING_JOB,
+            run_config={
+                **QUIET,
+                **(
+                    initial_run_config
+                    or training_config(first_week, "initial model", label_window_weeks)
+                ),
+            },
+            tags={"churn/retrain_reason": "initial model"},
         )
+        initial_run_id = run.run_id
+        meta = runs.materializations(run.run_id)["churn_model"]
         version = int(meta["model_version"])
         on_event(
             f"trained {registry.model_name} v{version} (holdout C-index {meta['c_index']:.3f})"
@@ -129,18 +118,13 @@ def run_weekly_loop(
         _approve(registry, version, approver, "initial model")
     else:
         version = initial_model
-    report = LoopReport(initial_version=version)
+    report = LoopReport(initial_version=version, initial_run_id=initial_run_id)
     for week in weeks:
-        result = materialize(
-            assets,
-            selection=SCORING_SELECTION,
-            partition_key=week.isoformat(),
-            resources=resources,
-            instance=instance,
-            run_config=QUIET,
-        )
-        scores, fdrift = _meta(result, "churn_scores"), _meta(result, "feature_drift")
-        sdrift, ev = _meta(result, "score_drift"), _meta(result, "delayed_evaluation")
+        run = runs.launch(SCORING_JOB, partition_key=week.isoformat(), run_config=QUIET)
+        mats = runs.materializations(run.run_id)
+        scores, fdrift = mats.get("churn_scores", {}), mats.get("feature_drift", {})
+        sdrift, ev = mats.get("score_drift", {}), mats.get("delayed_evaluation", {})
+        tick = runs.tick_sensor(RETRAINING_SENSOR)
         record = WeekRecord(
             week=week,
             model_version=int(scores["model_version"]),
@@ -148,63 +132,32 @@ def run_weekly_loop(
             feature_breaches=tuple(fdrift.get("breached", [])),
             score_breached=bool(sdrift.get("n_breached", 0)),
             c_index=float(ev["c_index"]) if "c_index" in ev else None,
+            run_id=run.run_id,
+            sensor=tick.skip_reason or f"requested {', '.join(tick.tick.run_keys)}",
         )
         report.weeks.append(record)
         on_event(_describe(record))
-        request = _sensor_request(instance, resources)
-        if request is not None:
+        for training_run in tick.runs:
             report.retrains.append(
-                _retrain(
-                    assets,
-                    resources,
-                    instance,
-                    registry,
-                    request,
-                    week,
-                    label_window_weeks,
-                    approver,
-                    on_event,
-                )
+                _after_retrain(runs, registry, training_run, week, approver, on_event)
             )
     return report
 
 
-def _sensor_request(instance: DagsterInstance, resources: dict[str, Any]) -> RunRequest | None:
-    # a context manager: the warehouse closes its pool at teardown, as after a run
-    with build_sensor_context(
-        instance=instance,
-        resources={"warehouse": resources["warehouse"], "monitoring": resources["monitoring"]},
-    ) as context:
-        result = retraining_sensor(context)
-    if not isinstance(result, SensorResult):
-        return None
-    requests = list(result.run_requests or [])
-    return requests[0] if requests else None
-
-
-def _retrain(
-    assets: Sequence[AssetsDefinition],
-    resources: dict[str, Any],
-    instance: DagsterInstance,
+def _after_retrain(
+    runs: InstanceRuns,
     registry: Any,
-    request: RunRequest,
+    run: Any,
     week: date,
-    label_window_weeks: int,
     approver: str,
     on_event: Callable[[str], None],
 ) -> RetrainRecordView:
-    reason = request.tags.get("churn/retrain_reason", "")
-    on_event(f"sensor requested training_job ({request.run_key}): {reason}")
-    meta = train_run(
-        assets,
-        resources,
-        instance,
-        week,
-        label_window_weeks=label_window_weeks,
-        reason=reason,
-        tags=dict(request.tags),
-        run_config=dict(request.run_config),
+    reason = run.tags.get("churn/retrain_reason", "")
+    key = run.tags.get("dagster/run_key", "")
+    on_event(
+        f"{run.tags.get('dagster/sensor_name', 'sensor')} launched {run.job_name} ({key}): {reason}"
     )
+    meta = runs.materializations(run.run_id)["churn_model"]
     version = int(meta["model_version"])
     challenger = bool(meta["challenger"])
     promoted = False
@@ -212,7 +165,7 @@ def _retrain(
         _approve(registry, version, approver, f"retrain: {reason}")
         promoted = True
     on_event(f"v{version}: challenger={challenger}, promoted={promoted}")
-    return RetrainRecordView(week, request.run_key or "", reason, version, challenger, promoted)
+    return RetrainRecordView(week, key, reason, version, challenger, promoted, run.run_id)
 
 
 def _approve(registry: Any, version: int, approver: str, reason: str) -> None:
@@ -224,7 +177,8 @@ def _describe(r: WeekRecord) -> str:
     c = f"{r.c_index:.3f}" if r.c_index is not None else "-"
     return (
         f"{r.week}: {r.rows} scored by v{r.model_version}; feature drift: {drift}; "
-        f"score drift: {'yes' if r.score_breached else 'no'}; delayed C-index: {c}"
+        f"score drift: {'yes' if r.score_breached else 'no'}; delayed C-index: {c}; "
+        f"sensor: {r.sensor}"
     )
 
 

@@ -80,16 +80,12 @@ def run_replay(
             f"{first}); training needs at least {MIN_HISTORY_WEEKS}"
         )
 
-    from dagster import DagsterInstance
+    import json
 
-    from churn_platform.defs.definitions import ASSETS
-    from churn_platform.defs.resources import (
-        DataSourceResource,
-        MonitoringResource,
-        build_resources,
-    )
+    from churn_platform.defs.location import RESOURCE_CONFIG_ENV, configured_resources
     from churn_platform.entry.demo import _summary, quiet_libraries
-    from churn_platform.entry.loop import run_weekly_loop
+    from churn_platform.entry.instance_runs import instance_runs, loop_instance
+    from churn_platform.entry.loop import QUIET, TRAINING_JOB, run_weekly_loop
     from churn_platform.io.registry import PRODUCTION
     from churn_platform.runtime import bootstrap, export_runtime_env
     from churn_platform.settings import Settings
@@ -98,19 +94,19 @@ def run_replay(
     quiet_libraries()
     t0 = time.perf_counter()
     rt = bootstrap(settings)  # starts the embedded PostgreSQL once, here
-    export_runtime_env(rt, settings.home)
-    resources = build_resources(
-        rt.settings,
-        as_env_vars=False,
-        data_source=(
-            DataSourceResource(config_path=config_path)
-            if config_path is not None
-            else DataSourceResource(
-                sim_customers=n_customers, sim_seed=seed, sim_start_week=first.isoformat()
-            )
-        ),
-        monitoring=MonitoringResource(label_lag_weeks=label_lag_weeks),
-    )
+    dagster_home = export_runtime_env(rt, settings.home)
+    # the code location the loop loads reads its data source and monitoring from here
+    overrides: dict[str, Any] = {"monitoring": {"label_lag_weeks": label_lag_weeks}}
+    if config_path is not None:
+        overrides["data_source"] = {"config_path": config_path}
+    else:
+        overrides["data_source"] = {
+            "sim_customers": n_customers,
+            "sim_seed": seed,
+            "sim_start_week": first.isoformat(),
+        }
+    os.environ[RESOURCE_CONFIG_ENV] = json.dumps(overrides)
+    resources = configured_resources(as_env_vars=False)
     weeks = [start + timedelta(weeks=i) for i in range((end - start).days // 7 + 1)]
     registry = resources["mlflow_resource"].registry(resources["warehouse"])
     current = registry.version_for_alias(PRODUCTION)
@@ -143,19 +139,14 @@ def run_replay(
             "churn_model": {"config": {"reference_week": last_history_week.isoformat()}},
         }
     }
-    with DagsterInstance.get() as instance:
+    with loop_instance(dagster_home) as instance, instance_runs(instance) as runs:
         if production is None and approver is None:
-            from churn_platform.entry.loop import train_run
-
-            meta = train_run(
-                ASSETS,
-                resources,
-                instance,
-                start,
-                label_window_weeks=history,
-                reason="initial model",
-                run_config=initial_config,
+            run = runs.launch(
+                TRAINING_JOB,
+                run_config={**QUIET, **initial_config},
+                tags={"churn/retrain_reason": "initial model"},
             )
+            meta = runs.materializations(run.run_id)["churn_model"]
             version = int(meta["model_version"])
             console.print(
                 f"trained {registry.model_name} v{version} on the snapshots before {start} "
@@ -167,9 +158,8 @@ def run_replay(
                 "rerun, or rerun this command with --approver NAME"
             )
         report = run_weekly_loop(
-            ASSETS,
+            runs,
             resources,
-            instance,
             first_week=start,
             weeks=weeks,
             label_window_weeks=min(history, 26),

@@ -1,8 +1,12 @@
-"""The training job: training set → model version (challenger if it passes the gate)."""
+"""The training job: training set → model version (challenger if it passes the gate).
+
+Its two steps run in the run's own process (``in_process_executor``): a process per step would
+re-import MLflow and XGBoost for no parallelism (the model needs the training set).
+"""
 
 from __future__ import annotations
 
-from dagster import AssetSelection, define_asset_job
+from dagster import AssetSelection, define_asset_job, in_process_executor
 
 TRAINING_ASSETS: tuple[str, ...] = ("training_dataset", "churn_model")
 
@@ -12,4 +16,5 @@ training_job = define_asset_job(
     description="Build the training set, train XGBoost Cox + lifelines baseline, register the "
     "version and make it the challenger if it passes the validation gate.",
     tags={"churn/job": "training"},
+    executor_def=in_process_executor,
 )

@@ -27,8 +27,9 @@ from churn_platform.defs.insights.assets import (
     insights_store,
 )
 from churn_platform.defs.resources import MonitoringResource
-from churn_platform.entry.loop import QUIET, train_run
+from churn_platform.entry.loop import QUIET
 from churn_platform_tests.support.dagster import make_resources
+from churn_platform_tests.support.materialize import train_run
 
 pytestmark = pytest.mark.slow  # trains a model and runs 5 weeks of insight assets
 

@@ -1,9 +1,11 @@
 """The whole weekly loop on a small simulated history, through Dagster.
 
 Score → delayed evaluation → drift → retraining sensor → training → gate → approval → the
-next weeks scored by the new version. Real PostgreSQL, real MLflow store, real Dagster runs.
-The loop's connections to the session's databases are sampled from ``pg_stat_activity``
-throughout and must stay within the configured pool bounds.
+next weeks scored by the new version. Real PostgreSQL, real MLflow store, and the real Dagster
+jobs and sensor of the code location, launched and ticked through a Dagster instance (the same
+path as ``make demo``): the instance must hold the story a user opens in the UI. The loop's
+connections to the session's databases are sampled from ``pg_stat_activity`` throughout and
+must stay within the configured pool bounds.
 """
 
 from __future__ import annotations
@@ -19,18 +21,18 @@ from typing import Any, ClassVar
 
 import pytest
 import sqlalchemy as sa
-from dagster import DagsterInstance
+from dagster import DagsterInstance, DagsterRunStatus, RunsFilter
+from dagster._core.scheduler.instigation import TickStatus
 from mlflow.tracking import MlflowClient
 
 from churn_platform.app.monitoring import week_index
-from churn_platform.defs.definitions import ASSETS
+from churn_platform.defs.location import RESOURCE_CONFIG_ENV, configured_resources
 from churn_platform.defs.partitions import START_WEEK, week_of
-from churn_platform.defs.resources import MonitoringResource, NotifierResource
+from churn_platform.entry.instance_runs import instance_runs, loop_instance
 from churn_platform.entry.loop import LoopReport, run_weekly_loop
 from churn_platform.io.db import MAX_OVERFLOW, POOL_SIZE
 from churn_platform.settings import DEFAULT_MLFLOW_MAX_OVERFLOW, DEFAULT_MLFLOW_POOL_SIZE
 from churn_platform_tests.support.connections import ConnectionSampler
-from churn_platform_tests.support.dagster import make_resources
 from churn_platform_tests.support.postgres import ADMIN_URL
 
 pytestmark = pytest.mark.slow  # the weekly loop through Dagster: minutes on 2 CPUs
@@ -88,36 +90,70 @@ def loop(
     mlflow_tracking_uri: str,
     tmp_path_factory: pytest.TempPathFactory,
     connections: ConnectionSampler,
-) -> Iterator[tuple[LoopReport, dict[str, Any]]]:
+) -> Iterator[tuple[LoopReport, dict[str, Any], DagsterInstance]]:
     tag = uuid.uuid4().hex[:6]
-    resources = make_resources(
-        pg_url,
-        mlflow_tracking_uri,
-        tmp_path_factory.mktemp("loop"),
-        schema=f"loop_{tag}",
-        model_name=f"loop_{tag}",
-        sim_customers=4_000,
-        sim_seed=3,
-        sim_feature_drift_week=DRIFT.isoformat(),
-        sim_label_delay_weeks=1,
-    )
-    resources["monitoring"] = MonitoringResource(label_lag_weeks=LAG)
-    resources["notifier"] = NotifierResource(webhook_url=slack)
-    with DagsterInstance.ephemeral() as instance:
-        report = run_weekly_loop(
-            ASSETS,
-            resources,
-            instance,
-            first_week=FIRST,
-            weeks=WEEKS,
-            label_window_weeks=26,
-            approver="e2e-test",
-        )
-        yield report, resources
+    root = tmp_path_factory.mktemp("loop")
+    config = {
+        "data_source": {
+            "sim_customers": 4_000,
+            "sim_seed": 3,
+            "sim_feature_drift_week": DRIFT.isoformat(),
+            "sim_label_delay_weeks": 1,
+        },
+        "monitoring": {"label_lag_weeks": LAG},
+    }
+    with pytest.MonkeyPatch.context() as env:
+        # the code location reads its resources from the environment, like a deployment
+        env.setenv("DATABASE_URL", pg_url)
+        env.setenv("CHURN_DB_SCHEMA", f"loop_{tag}")
+        env.setenv("CHURN_MODEL_NAME", f"loop_{tag}")
+        env.setenv("CHURN_ARTIFACT_ROOT", str(root / "artifacts"))
+        env.setenv("SLACK_WEBHOOK_URL", slack)
+        env.setenv(RESOURCE_CONFIG_ENV, json.dumps(config))
+        resources = configured_resources(as_env_vars=False)
+        home = root / "dagster_home"
+        home.mkdir()
+        with loop_instance(home) as instance, instance_runs(instance) as runs:
+            report = run_weekly_loop(
+                runs,
+                resources,
+                first_week=FIRST,
+                weeks=WEEKS,
+                label_window_weeks=26,
+                approver="e2e-test",
+            )
+            yield report, resources, instance
+
+
+def test_the_instance_holds_one_scoring_run_per_week_and_the_sensor_launched_retrain(loop) -> None:  # type: ignore[no-untyped-def]
+    report, _, instance = loop
+    all_runs = instance.get_runs()
+    assert {r.job_name for r in all_runs} == {"weekly_scoring_job", "training_job"}
+    assert all(r.status == DagsterRunStatus.SUCCESS for r in all_runs)
+    scoring = instance.get_runs(filters=RunsFilter(job_name="weekly_scoring_job"))
+    assert sorted(r.tags["dagster/partition"] for r in scoring) == [w.isoformat() for w in WEEKS]
+    training = instance.get_runs(filters=RunsFilter(job_name="training_job"))
+    by_sensor = [r for r in training if r.tags.get("dagster/sensor_name") == "retraining_sensor"]
+    assert len(training) == 2 and len(by_sensor) == 1
+    assert by_sensor[0].tags["dagster/run_key"] == report.retrains[0].run_key
+    assert by_sensor[0].run_id == report.retrains[0].run_id
+
+
+def test_the_sensor_tick_history_records_every_decision(loop) -> None:  # type: ignore[no-untyped-def]
+    report, _, instance = loop
+    [state] = [s for s in instance.all_instigator_state() if s.name == "retraining_sensor"]
+    ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id)
+    assert len(ticks) == len(WEEKS)
+    requested = [t for t in ticks if t.status == TickStatus.SUCCESS]
+    assert [t.run_keys for t in requested] == [[report.retrains[0].run_key]]
+    skipped = [t for t in ticks if t.status == TickStatus.SKIPPED]
+    assert len(skipped) == len(WEEKS) - 1
+    assert all(t.skip_reason for t in skipped)
+    assert [w.sensor for w in report.weeks].count(f"requested {report.retrains[0].run_key}") == 1
 
 
 def test_drift_triggers_exactly_one_retrain_and_new_version_takes_over(loop) -> None:  # type: ignore[no-untyped-def]
-    report, _ = loop
+    report, _, _ = loop
     before = [w for w in report.weeks if w.week < DRIFT]
     assert before and all(not w.feature_breaches for w in before)
     assert any(w.feature_breaches for w in report.weeks if w.week == DRIFT)
@@ -133,7 +169,7 @@ def test_drift_triggers_exactly_one_retrain_and_new_version_takes_over(loop) -> 
 
 
 def test_delayed_c_index_is_stored_and_logged_to_the_right_run_and_step(loop) -> None:  # type: ignore[no-untyped-def]
-    report, resources = loop
+    report, resources, _ = loop
     evals = resources["warehouse"].evaluations().read(resources["mlflow_resource"].model_name)
     v1 = evals[evals["model_version"] == report.initial_version]
     # cohorts scored by v1 whose labels arrived within the simulated window
@@ -152,7 +188,7 @@ def test_delayed_c_index_is_stored_and_logged_to_the_right_run_and_step(loop) ->
 
 
 def test_alias_history_records_every_move_with_the_approver(loop) -> None:  # type: ignore[no-untyped-def]
-    report, resources = loop
+    report, resources, _ = loop
     history = resources["warehouse"].alias_history().read(resources["mlflow_resource"].model_name)
     moves = list(zip(history["alias"], history["version"], history["changed_by"], strict=True))
     v1, v2 = report.initial_version, report.retrains[0].version
@@ -166,7 +202,7 @@ def test_alias_history_records_every_move_with_the_approver(loop) -> None:  # ty
 
 
 def test_drift_results_and_reports_exist_for_every_week(loop, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    _, resources = loop
+    _, resources, _ = loop
     drift = resources["warehouse"].drift().read()
     assert set(drift["week"]) == set(WEEKS)
     assert set(drift["kind"]) == {"feature", "score"}
@@ -177,7 +213,7 @@ def test_drift_results_and_reports_exist_for_every_week(loop, tmp_path: Path) ->
 
 
 def test_each_challenger_was_announced_on_slack_with_its_metrics(loop) -> None:  # type: ignore[no-untyped-def]
-    report, _ = loop
+    report, _, _ = loop
     texts = [json.dumps(m) for m in _SlackStub.received]
     for version in (report.initial_version, report.retrains[0].version):
         announced = [t for t in texts if f"v{version} is the new challenger" in t]
