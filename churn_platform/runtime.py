@@ -147,7 +147,7 @@ def export_runtime_env(rt: Runtime, home: Path) -> Path:
     repo_yaml = Path(__file__).resolve().parents[1] / "dagster.yaml"  # the repository root
     if repo_yaml.exists():
         shutil.copy(repo_yaml, dagster_home / "dagster.yaml")
-    else:  # installed as a wheel: an empty file means Dagster defaults
-        (dagster_home / "dagster.yaml").touch()
+    else:  # Dagster defaults (SQLite storage under DAGSTER_HOME), no telemetry banner
+        (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     os.environ["DAGSTER_HOME"] = str(dagster_home)
     return dagster_home

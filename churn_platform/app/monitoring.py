@@ -202,6 +202,7 @@ def policy_observations(
                     signal=signal,
                     value=float(g["breached"].sum()),
                     breached=bool(g["breached"].any()),
+                    tested=len(g),
                 )
             )
     return obs, version

@@ -130,6 +130,7 @@ class Observation:
     signal: Signal
     value: float
     breached: bool = False
+    tested: int | None = None  # drift: how many columns were tested that week (value = breached)
 
 
 @dataclass(frozen=True)
@@ -303,6 +304,57 @@ def _describe(breach: _Breach, cfg: PolicyConfig) -> str:
     return f"{breach.signal} breached (latest value {_fmt(latest)}) for {span}"
 
 
+def monitoring_status(
+    observations: Sequence[Observation],
+    today: date,
+    config: PolicyConfig = PolicyConfig(),
+    model_label: str | None = None,
+) -> tuple[str, ...]:
+    """The latest figure of every signal, as sentences a skip reason can carry.
+
+    E.g. ``("C-index 0.81 ≥ 0.75 for v2 (week 2025-09-01)", "0 of 20 features breached (week
+    2025-10-06)", "score drift: none (week 2025-10-06)")``. A signal with no evaluation up to
+    ``today`` says so (C-index: its labels have not arrived yet).
+    """
+    subject = f" for {model_label}" if model_label else ""
+    lines: list[str] = []
+    c_index = _weekly_results(observations, "c_index", None, today, config)
+    threshold = _fmt(config.c_index_threshold)
+    if not c_index:
+        lines.append(f"no C-index evaluated yet{subject} (labels still pending)")
+    else:
+        last = c_index[-1]
+        if last.breached:
+            run = 0
+            for result in reversed(c_index):
+                if not result.breached:
+                    break
+                run += 1
+            need = config.c_index_consecutive
+            lines.append(
+                f"C-index {_fmt(last.value)} < {threshold}{subject} (week {last.week}), "
+                f"{run} of {need} consecutive weeks needed"
+            )
+        else:
+            lines.append(f"C-index {_fmt(last.value)} ≥ {threshold}{subject} (week {last.week})")
+    for signal, noun in (("feature_drift", "features"), ("score_drift", "score columns")):
+        latest = [o for o in observations if o.signal == signal and o.week <= today]
+        if not latest:
+            lines.append(f"{signal.replace('_', ' ')}: not evaluated yet")
+            continue
+        week = max(o.week for o in latest)
+        this_week = [o for o in latest if o.week == week]
+        breached = sum(int(o.value) if not math.isnan(o.value) else 0 for o in this_week)
+        tested = [o.tested for o in this_week if o.tested is not None]
+        if signal == "score_drift" and len(tested) == 1 and tested[0] <= 1:
+            lines.append(f"score drift: {'breached' if breached else 'none'} (week {week})")
+        elif tested:
+            lines.append(f"{breached} of {sum(tested)} {noun} breached (week {week})")
+        else:
+            lines.append(f"{breached} {noun} breached (week {week})")
+    return tuple(lines)
+
+
 def _last_blocking(history: Sequence[RetrainRecord]) -> RetrainRecord | None:
     """The latest retrain that succeeded or is in flight: it starts the cooldown."""
     blocking = [r for r in history if r.status != "failure"]
@@ -316,8 +368,12 @@ def decide(
     history: Sequence[RetrainRecord],
     today: date,
     config: PolicyConfig = PolicyConfig(),
+    model_label: str | None = None,
 ) -> Decision:
     """Decide whether monitoring evidence up to ``today`` justifies requesting a retrain.
+
+    When nothing is in breach, the reasons are the figures behind that (see
+    :func:`monitoring_status`); ``model_label`` (e.g. ``"v2"``) names the model they are about.
 
     Returns exactly one :class:`Decision`. When it says retrain, its ``run_key`` has never been
     used in ``history`` (the attempt number is one past any earlier attempt for that breach).
@@ -335,7 +391,9 @@ def decide(
             breaches.append(breach)
 
     if not breaches:
-        return Decision(False, None, ("no monitoring signal is in breach",), None, {})
+        return Decision(
+            False, None, monitoring_status(observations, today, config, model_label), None, {}
+        )
 
     # Order: earliest breach first; ties in the fixed signal order. The first defines the key.
     breaches.sort(key=lambda b: (b.first_week, SIGNALS.index(b.signal)))

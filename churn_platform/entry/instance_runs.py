@@ -241,8 +241,7 @@ class InstanceRuns:
             raise DagsterRunError(f"sensor {sensor_name} recorded no tick: {errors or '-'}")
         tick = ticks[0]
         if tick.status == TickStatus.FAILURE:
-            message = tick.error.message if tick.error else str(errors)
-            raise DagsterRunError(f"sensor {sensor_name} tick failed: {message}")
+            raise DagsterRunError(f"sensor {sensor_name} tick failed: {_root_cause(tick.error)}")
         runs = tuple(self.finished(run_id) for run_id in tick.run_ids)
         return SensorTick(tick=tick, runs=runs)
 
@@ -259,6 +258,15 @@ class InstanceRuns:
             key: AssetKey = mat.asset_key
             out[key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
         return out
+
+
+def _root_cause(error: Any) -> str:
+    """The innermost message of a serialized error chain (the user code's own exception)."""
+    if error is None:
+        return "no error recorded"
+    while error.cause is not None:
+        error = error.cause
+    return str(error.message).strip()
 
 
 @contextmanager

@@ -63,7 +63,13 @@ def retraining_request(
     # every training run counts (sensor, schedule, manual, pipeline): the retrain ledger,
     # merged with the Dagster runs this sensor launched
     history = merged_history(ledger_history(warehouse.retrain_ledger()), retrain_history(instance))
-    decision = decide(observations, history, today, monitoring.policy())
+    decision = decide(
+        observations,
+        history,
+        today,
+        monitoring.policy(),
+        model_label=f"v{version}" if version is not None else None,
+    )
     if not decision.should_retrain or decision.run_key is None:
         return SkipReason("; ".join(decision.reasons) or "no breach")
     as_of = today.isoformat()

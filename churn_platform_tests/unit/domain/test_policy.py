@@ -382,3 +382,34 @@ def test_drift_retrain_waits_for_outcomes_after_the_drift() -> None:
     # a C-index breach is evidence from outcomes already: no wait
     c = decide([cidx(0, 0.7), cidx(1, 0.7)], [], today=week(1), config=cfg)
     assert c.should_retrain
+
+
+# --- a skip says why, with the figures -----------------------------------------------------------
+
+
+def test_a_skip_without_breach_carries_the_latest_figures() -> None:
+    obs = [
+        cidx(0, 0.79),
+        cidx(1, 0.8123),
+        Observation(week(2), "feature_drift", 0.0, False, tested=20),
+        Observation(week(2), "score_drift", 0.0, False, tested=4),
+    ]
+    d = decide(obs, [], today=week(2), model_label="v2")
+    assert not d.should_retrain
+    assert d.reasons == (
+        "C-index 0.8123 ≥ 0.75 for v2 (week 2025-03-10)",
+        "0 of 20 features breached (week 2025-03-17)",
+        "0 of 4 score columns breached (week 2025-03-17)",
+    )
+
+
+def test_one_bad_week_is_reported_as_one_of_the_weeks_needed() -> None:
+    d = decide([cidx(0, 0.80), cidx(1, 0.71)], [], today=week(1))
+    assert d.reasons[0] == "C-index 0.71 < 0.75 (week 2025-03-10), 1 of 2 consecutive weeks needed"
+    assert d.reasons[1:] == ("feature drift: not evaluated yet", "score drift: not evaluated yet")
+
+
+def test_no_evaluation_yet_says_labels_are_pending() -> None:
+    d = decide([Observation(week(0), "feature_drift", 0.0, False, tested=3)], [], today=week(0))
+    assert d.reasons[0] == "no C-index evaluated yet (labels still pending)"
+    assert d.reasons[1] == "0 of 3 features breached (week 2025-03-03)"
