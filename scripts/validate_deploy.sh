@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Offline validation of every deployment file: Dockerfile, docker-compose, Dagster instance config,
 # Terraform (fmt / init / validate / test with a mocked AWS provider), checkov, CloudFormation,
-# GitHub Actions. No Docker engine, no AWS credentials, no network beyond PyPI.
+# GitHub Actions, Prometheus config and alert rules (promtool). No Docker engine, no AWS
+# credentials, no network beyond PyPI and the distribution's package mirror (promtool).
 #
 #   bash scripts/validate_deploy.sh          (also: make validate-deploy, part of make test)
 #
@@ -113,6 +114,35 @@ EOF
 
 # --- checks -----------------------------------------------------------------------------------
 
+# promtool from the distribution's `prometheus` package (Debian/Ubuntu), installed when missing:
+# CI machines are fresh. Not on PyPI, so not in the validators' venv.
+ensure_promtool() {
+  if command -v promtool >/dev/null 2>&1; then
+    return 0
+  fi
+  say "promtool missing: installing the distribution's prometheus package"
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  if command -v apt-get >/dev/null 2>&1; then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq prometheus >/dev/null 2>&1 ||
+      { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq prometheus; }
+  fi
+  command -v promtool >/dev/null 2>&1 || {
+    echo "ERROR: promtool is not installed and apt-get could not install it." >&2
+    echo "       Install Prometheus's promtool (e.g. apt-get install prometheus)." >&2
+    return 1
+  }
+}
+
+promtool_config() {
+  promtool check config deploy/prometheus/prometheus.yml
+}
+
+promtool_rules() {
+  promtool check rules deploy/prometheus/rules.yml &&
+    promtool test rules deploy/prometheus/rules_test.yml
+}
+
 compose_config() {
   docker-compose -f docker-compose.yml --env-file .env.example config -q
 }
@@ -174,6 +204,13 @@ main() {
   run_check "compose schema (compose-spec)" check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
   run_check "dagster.yaml + workspace.yaml" dagster_config
   run_check "grafana + prometheus provisioning" observability_config
+  if ensure_promtool; then
+    run_check "promtool check config" promtool_config
+    run_check "promtool check + test rules" promtool_rules
+  else
+    RESULTS+=("promtool|FAIL (not installed)|0s")
+    FAILED=$((FAILED + 1))
+  fi
   run_check "terraform fmt" terraform fmt -check -recursive -diff terraform
   local dir
   for dir in "${TF_DIRS[@]}"; do
