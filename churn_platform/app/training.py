@@ -319,7 +319,15 @@ def train_and_register(
     pool = result.train_frame if reference_features is None else reference_features
     reference = pool.sample(n=min(REFERENCE_SAMPLE_ROWS, len(pool)), random_state=config.seed)
     run_tags = {"churn.gate_passed": str(gate.passed), **(tags or {})}
-    run_id = log_training_run(registry, result, reference_features=reference, tags=run_tags)
+    # MLflow run named after what it is (train-<as-of week>), not a random adjective-animal
+    as_of = (training_window or {}).get("as_of_week")
+    run_id = log_training_run(
+        registry,
+        result,
+        reference_features=reference,
+        tags=run_tags,
+        run_name=f"train-{as_of}" if as_of else None,
+    )
     registry.log_text(run_id, "\n".join(gate.reasons), "gate/reasons.txt")
     for key, value in gate.metrics.items():
         registry.log_metric(run_id, f"gate.{key}", value, step=0)

@@ -398,6 +398,22 @@ class PredictionsRepository:
             stmt = stmt.where(t.c.model_name == model_name)
         return self._fetch_arrow(stmt, f"week {scoring_week}").to_pandas()
 
+    def top_ranked(
+        self, scoring_week: date, model_name: str, n: int, columns: Sequence[str]
+    ) -> pd.DataFrame:
+        """The ``n`` riskiest customers of a week (by ``risk_rank``), only ``columns``."""
+        t = self.table
+        unknown = [c for c in columns if c not in t.c]
+        if unknown:
+            raise StorageError(f"predictions has no column(s) {unknown}")
+        stmt = (
+            sa.select(*[t.c[c] for c in columns])
+            .where(t.c.scoring_week == scoring_week, t.c.model_name == model_name)
+            .order_by(t.c.risk_rank)
+            .limit(int(n))
+        )
+        return self._fetch_arrow(stmt, f"week {scoring_week}").to_pandas()
+
     def lineage(self, scoring_week: date) -> pd.DataFrame:
         """Which model version(s) and MLflow run(s) produced a week's predictions, with counts."""
         t = self.table

@@ -10,12 +10,14 @@ loading that exact version, so the lineage we write is the model we actually ran
 from __future__ import annotations
 
 import logging
+import os
 import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
+from urllib.parse import quote
 
 import mlflow
 import pandas as pd
@@ -112,6 +114,14 @@ class PyfuncModelFiles:
     pip_requirements: Sequence[str] = ()
 
 
+MLFLOW_UI_URL_ENV = "CHURN_MLFLOW_UI_URL"
+DEFAULT_MLFLOW_UI_URL = "http://127.0.0.1:5000"
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+EXPERIMENT_KIND = "custom_model_development"
+"""MLflow 3 opens an untagged experiment in the GenAI view (traces); ours are model training runs,
+so the experiment says so and opens in the classic runs view with metrics and models."""
+
+
 class ModelRegistry:
     """Registry operations for one registered model name."""
 
@@ -137,11 +147,19 @@ class ModelRegistry:
         try:
             exp = self.client.get_experiment_by_name(self.experiment_name)
             if exp is not None:
+                if exp.tags.get(EXPERIMENT_KIND_TAG) != EXPERIMENT_KIND:
+                    self.client.set_experiment_tag(
+                        exp.experiment_id, EXPERIMENT_KIND_TAG, EXPERIMENT_KIND
+                    )
                 return str(exp.experiment_id)
             location = self.artifact_location
             if location and "://" not in location:
                 location = Path(location).resolve().as_uri()
-            return str(self.client.create_experiment(self.experiment_name, location))
+            return str(
+                self.client.create_experiment(
+                    self.experiment_name, location, tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND}
+                )
+            )
         except MlflowException as exc:
             raise StorageError(
                 f"MLflow tracking store {self._safe_uri()} is unreachable or rejected the "
@@ -303,6 +321,30 @@ class ModelRegistry:
         """Where ``artifact_file`` of a run lives in the MLflow artifact store."""
         root = self.client.get_run(run_id).info.artifact_uri
         return f"{root.rstrip('/')}/{artifact_file}"
+
+    # ---------- links people can open (Dagster metadata, notifications) ----------
+    def ui_url(self) -> str:
+        """Base URL of the MLflow UI: ``CHURN_MLFLOW_UI_URL``, else the tracking server, else
+        ``http://127.0.0.1:5000`` (where ``mlflow ui --backend-store-uri ...`` serves)."""
+        explicit = os.environ.get(MLFLOW_UI_URL_ENV, "").strip()
+        if explicit:
+            return explicit.rstrip("/")
+        if self.tracking_uri.startswith(("http://", "https://")):
+            return self.tracking_uri.rstrip("/")
+        return DEFAULT_MLFLOW_UI_URL
+
+    def run_url(self, run_id: str) -> str:
+        """The run's page in the MLflow UI."""
+        experiment = self.client.get_run(run_id).info.experiment_id
+        return f"{self.ui_url()}/#/experiments/{experiment}/runs/{run_id}"
+
+    def artifact_page_url(self, run_id: str, artifact_file: str) -> str:
+        """The run's artifact viewer opened on ``artifact_file`` (renders HTML and markdown;
+        the tracking server serves the bytes, wherever the artifact store is)."""
+        return f"{self.run_url(run_id)}/artifacts/{quote(artifact_file)}"
+
+    def model_version_url(self, version: int) -> str:
+        return f"{self.ui_url()}/#/models/{quote(self.model_name)}/versions/{version}"
 
     def read_artifact_text(self, run_id: str, artifact_file: str) -> str:
         """The text of one artifact of a run (downloaded to a temporary file)."""

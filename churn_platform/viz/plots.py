@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 from collections.abc import Mapping, Sequence
+from datetime import date, datetime
 from typing import Any
 
 import matplotlib
@@ -56,7 +57,10 @@ def line_png(
     for label, (xs, ys) in series.items():
         ax.plot(list(xs), list(ys), marker="o", label=label)
     if threshold is not None:
-        ax.axhline(threshold, color="red", linestyle="--", label=f"threshold {threshold}")
+        ax.axhline(threshold, color="red", linestyle="--", label=f"threshold {threshold:g}")
+    xs_all = [x for xs, _ in series.values() for x in xs]
+    if xs_all and all(isinstance(x, date) for x in xs_all):
+        _monday_ticks(ax, xs_all)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
@@ -71,16 +75,40 @@ def bars_png(
     xlabel: str,
     highlight: Sequence[bool] | None = None,
     threshold: float | None = None,
+    row_thresholds: Sequence[float] | None = None,
 ) -> bytes:
+    """Horizontal bars; ``threshold`` draws one line, ``row_thresholds`` one mark per bar
+    (e.g. KS D 0.1 for numeric features, PSI 0.2 for categorical ones)."""
     fig, ax = plt.subplots(figsize=(6, 0.3 * max(len(labels), 4) + 1))
     colors = ["#C44E52" if h else "#4C72B0" for h in (highlight or [False] * len(labels))]
     ax.barh(list(labels), list(values), color=colors)
     if threshold is not None:
-        ax.axvline(threshold, color="red", linestyle="--")
+        ax.axvline(threshold, color="red", linestyle="--", label=f"threshold {threshold:g}")
+    if row_thresholds is not None:
+        ys = np.arange(len(labels))
+        ax.vlines(
+            list(row_thresholds),
+            ys - 0.4,
+            ys + 0.4,
+            colors="red",
+            linestyles="--",
+            label="breach threshold",
+        )
+    if threshold is not None or row_thresholds is not None:
+        ax.legend(fontsize=8, loc="lower right")
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.invert_yaxis()
     return _fig_png(fig)
+
+
+def _monday_ticks(ax: Any, xs: Sequence[Any]) -> None:
+    """Ticks on the weeks themselves (Mondays, ``2025-08-18``), thinned to at most ~10."""
+    weeks = sorted({x if not isinstance(x, datetime) else x.date() for x in xs})
+    step = max(1, int(np.ceil(len(weeks) / 10)))
+    ticks = weeks[::step]
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([w.isoformat() for w in ticks])
 
 
 def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4f", max_rows: int = 20) -> str:
@@ -96,3 +124,24 @@ def markdown_table(frame: pd.DataFrame, floatfmt: str = ".4f", max_rows: int = 2
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in head.itertuples(index=False)]
     return "\n".join(lines)
+
+
+def readable_drivers(drivers_json: str | None, k: int = 3) -> str:
+    """``[{"feature": "monthly_charges", "contribution": 0.4213}, ...]`` →
+    ``monthly_charges ↑ +0.42, tenure_days ↓ −0.31``: the direction a feature pushes this
+    customer's churn hazard (log hazard-ratio contribution), two decimals."""
+    import json
+
+    if not drivers_json:
+        return "-"
+    try:
+        items = json.loads(drivers_json)
+    except (TypeError, ValueError):
+        return "-"
+    parts = []
+    for item in items[:k]:
+        value = float(item.get("contribution", 0.0))
+        arrow = "↑" if value >= 0 else "↓"
+        sign = "+" if value >= 0 else "\u2212"
+        parts.append(f"{item.get('feature', '?')} {arrow} {sign}{abs(value):.2f}")
+    return ", ".join(parts) or "-"

@@ -42,6 +42,7 @@ from churn_platform.defs.resources import (
     MonitoringResource,
     WarehouseResource,
 )
+from churn_platform.domain.drift import DriftThresholds
 from churn_platform.viz.plots import bars_png, line_png, markdown_table, png_markdown
 
 START = week_of(START_WEEK)
@@ -214,6 +215,7 @@ def _drift_result(
     severity: AssetCheckSeverity,
     title: str,
     extra: dict[str, Any],
+    thresholds: DriftThresholds | None = None,
 ) -> MaterializeResult:
     frame = outcome.frame
     png = bars_png(
@@ -222,6 +224,9 @@ def _drift_result(
         title,
         "effect (KS D / PSI)",
         highlight=list(frame["breached"]),
+        row_thresholds=None
+        if thresholds is None
+        else [thresholds.min_ks if t == "ks" else thresholds.min_psi for t in frame["test"]],
     )
     return MaterializeResult(
         metadata={
@@ -299,11 +304,18 @@ def feature_drift(
         AssetCheckSeverity.WARN,
         f"Feature drift {result.week}",
         {
-            "evidently_report": MetadataValue.path(result.report_uri or ""),
+            # the copy logged to the model's MLflow run, opened in the MLflow UI's viewer
+            "evidently_report": MetadataValue.url(
+                mlflow_resource.registry().artifact_page_url(
+                    result.run_id, f"drift/{result.week}/evidently.html"
+                )
+            ),
+            "evidently_report_file": MetadataValue.path(result.report_uri or ""),
             "model_version": result.model_version,
             "reference_rows": result.reference_rows,
             "evidently_share_drifted": result.report_share_drifted,
         },
+        thresholds=monitoring.thresholds(),
     )
 
 
@@ -346,4 +358,5 @@ def score_drift(
             "psi": float(r.psi),
             "current_median_risk": result.current_median_risk,
         },
+        thresholds=monitoring.thresholds(),
     )

@@ -19,7 +19,12 @@ from churn_platform.defs.partitions import week_of, weekly_partitions
 from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
 from churn_platform.errors import DataContractError, ModelNotFoundError
 from churn_platform.settings import get_settings
-from churn_platform.viz.plots import histogram_png, markdown_table, png_markdown
+from churn_platform.viz.plots import (
+    histogram_png,
+    markdown_table,
+    png_markdown,
+    readable_drivers,
+)
 
 
 class ScoringConfig(Config):
@@ -73,7 +78,17 @@ def churn_scores(
     except (ModelNotFoundError, DataContractError) as exc:
         raise Failure(description=str(exc), allow_retries=False) from exc
     lineage, summary = scored.lineage, scored.summary
-    top = summary.nsmallest(10, "risk_rank")
+    top = warehouse.predictions().top_ranked(
+        week,
+        lineage.model_name,
+        10,
+        ["customer_id", "risk_score", "risk_rank", "risk_decile", "top_drivers"],
+    )
+    # drivers as people read them: feature, direction, log hazard-ratio contribution
+    top = top.assign(
+        risk_score=top["risk_score"].round(3),
+        top_drivers=[readable_drivers(d) for d in top["top_drivers"]],
+    )
     hist = histogram_png(
         summary["risk_score"].to_numpy(), f"Risk scores {week}", "hazard ratio", log_x=True
     )
@@ -84,8 +99,9 @@ def churn_scores(
             "model_version": lineage.model_version,
             "model_run_id": lineage.model_run_id,
             "feature_snapshot_id": lineage.feature_snapshot_id,
-            "mean_risk_score": float(summary["risk_score"].mean()),
+            "mean_risk_score": round(float(summary["risk_score"].mean()), 4),
             "score_histogram": MetadataValue.md(png_markdown(hist, "risk score histogram")),
-            "top_10_riskiest": MetadataValue.md(markdown_table(top)),
+            # drivers: log hazard-ratio contribution of each feature for that customer
+            "top_10_riskiest": MetadataValue.md(markdown_table(top, floatfmt=".3f")),
         }
     )

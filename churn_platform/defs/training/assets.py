@@ -20,6 +20,7 @@ from dagster import (
     asset,
 )
 
+from churn_platform.app.model_card import MODEL_CARD_ARTIFACT
 from churn_platform.app.retraining import monday, recorded_training, request_from_run_tags
 from churn_platform.app.training import TrainOutcome, train_and_register
 from churn_platform.app.training_data import stacked_training_frame
@@ -162,7 +163,17 @@ def churn_model(
         context.log.warning(
             f"challenger notification not delivered: {outcome.notification_problem}"
         )
-    return MaterializeResult(metadata=training_metadata(registry.model_name, outcome))
+    metadata = training_metadata(registry.model_name, outcome)
+    # links that open in the MLflow UI, whatever the artifact store (no file:// or s3:// links)
+    metadata["mlflow_run"] = MetadataValue.url(registry.run_url(outcome.run_id))
+    metadata["mlflow_model_version"] = MetadataValue.url(
+        registry.model_version_url(outcome.version)
+    )
+    if outcome.model_card_uri is not None:
+        metadata["model_card"] = MetadataValue.url(
+            registry.artifact_page_url(outcome.run_id, MODEL_CARD_ARTIFACT)
+        )
+    return MaterializeResult(metadata=metadata)
 
 
 def training_metadata(model_name: str, outcome: TrainOutcome) -> dict[str, Any]:
