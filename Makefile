@@ -2,7 +2,7 @@
 UV := ./scripts/uv.sh
 RUN := $(UV) run --locked
 
-.PHONY: demo test sync lint typecheck validate-defs pytest bench dev validate-deploy clean
+.PHONY: demo test sync lint typecheck validate-defs pytest bench dev stack stack-down validate-deploy clean
 
 ## Command one: install everything and run the weekly loop end to end on embedded defaults.
 demo: sync
@@ -36,6 +36,13 @@ bench: sync
 ## Dagster UI on http://127.0.0.1:3000 against the embedded PostgreSQL.
 dev: sync
 	$(RUN) churn-platform dev
+
+## The compose stack's services as local processes on 127.0.0.1 (docs/stack.md); stop: make stack-down
+stack: sync
+	$(RUN) churn-platform stack up
+
+stack-down:
+	$(RUN) churn-platform stack down
 
 validate-deploy:
 	bash scripts/validate_deploy.sh

@@ -505,6 +505,43 @@ def retention(
     out.print(f"kept {len(result.kept_weeks)} week(s)", highlight=False)
 
 
+stack_app = typer.Typer(
+    no_args_is_help=True,
+    help="The production-shaped stack on 127.0.0.1 without containers: PostgreSQL, S3 (moto), "
+    "MLflow server, Dagster code server, webserver and daemon (docs/automation.md).",
+)
+app.add_typer(stack_app, name="stack")
+STACK_HOME = Path(".churn_platform/stack")
+
+
+@stack_app.command("up")
+@user_errors
+def stack_up_cmd(
+    home: Annotated[Path, typer.Option(help="state, logs and Dagster home")] = STACK_HOME,
+) -> None:
+    """Start every service in the background; prints the URLs."""
+    from churn_platform.entry.stack import stack_up
+
+    stack = stack_up(home)
+    out.print(f"Dagster UI : {stack.webserver_url}")
+    out.print(f"MLflow UI  : {stack.mlflow_url}")
+    out.print(f"S3 (moto)  : {stack.s3_url}")
+    out.print(f"logs       : {Path(stack.home) / 'logs'}   stop: churn-platform stack down")
+
+
+@stack_app.command("down")
+@user_errors
+def stack_down_cmd(
+    home: Annotated[Path, typer.Option(help="state, logs and Dagster home")] = STACK_HOME,
+    purge: Annotated[bool, typer.Option(help="also drop the stack's databases and files")] = False,
+) -> None:
+    """Stop every service of the stack (and with --purge, delete its data)."""
+    from churn_platform.entry.stack import stack_down
+
+    stopped = stack_down(home, purge=purge)
+    out.print(f"stopped: {', '.join(stopped) or 'nothing'}")
+
+
 def main() -> None:  # pragma: no cover
     logging.basicConfig(level=logging.INFO, stream=sys.stderr)
     from churn_platform.errors import install_log_masking

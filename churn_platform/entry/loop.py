@@ -11,7 +11,9 @@ carries the sensor's tags (``dagster/sensor_name``, ``dagster/run_key``). See
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+import io
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -86,11 +88,16 @@ def run_weekly_loop(
     on_event: Callable[[str], None] = lambda _: None,
     initial_model: int | None = None,
     initial_run_config: dict[str, Any] | None = None,
+    quiet: bool = False,
 ) -> LoopReport:
     """Train (unless ``initial_model`` names the production version already serving) and
     approve the first model, then score ``weeks`` one partition at a time, ticking the sensor
     after each. ``initial_run_config`` overrides the first training run's config
     (``churn-platform run`` trains on the weeks before ``--start``).
+
+    ``quiet`` keeps the console to the story: the runs a sensor requests carry their own run
+    config, so their Dagster console logger (DEBUG) is silenced by catching stderr during the
+    tick; everything still goes to the run's event log, and a failure is raised with its message.
 
     ``resources`` must be the resources of the loaded location (``configured_resources()``):
     they are used here only to approve challengers in the same registry.
@@ -124,7 +131,8 @@ def run_weekly_loop(
         mats = runs.materializations(run.run_id)
         scores, fdrift = mats.get("churn_scores", {}), mats.get("feature_drift", {})
         sdrift, ev = mats.get("score_drift", {}), mats.get("delayed_evaluation", {})
-        tick = runs.tick_sensor(RETRAINING_SENSOR)
+        with _console_quiet(quiet):  # a requested run logs to the console at DEBUG
+            tick = runs.tick_sensor(RETRAINING_SENSOR)
         record = WeekRecord(
             week=week,
             model_version=int(scores["model_version"]),
@@ -166,6 +174,15 @@ def _after_retrain(
         promoted = True
     on_event(f"v{version}: challenger={challenger}, promoted={promoted}")
     return RetrainRecordView(week, key, reason, version, challenger, promoted, run.run_id)
+
+
+@contextlib.contextmanager
+def _console_quiet(enabled: bool) -> Iterator[None]:
+    if not enabled:
+        yield
+        return
+    with contextlib.redirect_stderr(io.StringIO()):
+        yield
 
 
 def _approve(registry: Any, version: int, approver: str, reason: str) -> None:

@@ -165,6 +165,7 @@ def run_replay(
             label_window_weeks=min(history, 26),
             approver=approver or "",
             on_event=lambda msg: console.print("  " + msg),
+            quiet=True,
             initial_model=production,
             initial_run_config=initial_config,
         )

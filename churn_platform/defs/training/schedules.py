@@ -1,7 +1,8 @@
-"""Retrain every quarter, even without an alert."""
+"""Retrain every quarter, even without an alert (on by default: defs/automation.py)."""
 
 from dagster import RunRequest, ScheduleEvaluationContext, schedule
 
+from churn_platform.defs.automation import schedule_status
 from churn_platform.defs.training.jobs import training_job
 
 
@@ -9,6 +10,7 @@ from churn_platform.defs.training.jobs import training_job
     job=training_job,
     cron_schedule="0 3 1 1,4,7,10 *",
     execution_timezone="UTC",
+    default_status=schedule_status(),
     description="Quarterly retraining, even when no monitor breached (captures slow change).",
 )
 def quarterly_retraining_schedule(context: ScheduleEvaluationContext) -> RunRequest:

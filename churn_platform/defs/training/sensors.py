@@ -11,7 +11,6 @@ from datetime import date
 from dagster import (
     DagsterInstance,
     DagsterRunStatus,
-    DefaultSensorStatus,
     RunRequest,
     RunsFilter,
     SensorEvaluationContext,
@@ -22,6 +21,7 @@ from dagster import (
 
 from churn_platform.app.monitoring import policy_observations
 from churn_platform.app.retraining import ledger_history, merged_history
+from churn_platform.defs.automation import sensor_interval_s, sensor_status
 from churn_platform.defs.resources import MonitoringResource, WarehouseResource
 from churn_platform.defs.training.jobs import training_job
 from churn_platform.domain.policy import RetrainRecord, RetrainStatus, decide
@@ -94,8 +94,8 @@ def retraining_request(
 
 @sensor(
     job=training_job,
-    minimum_interval_seconds=600,
-    default_status=DefaultSensorStatus.RUNNING,
+    minimum_interval_seconds=sensor_interval_s(),
+    default_status=sensor_status(),
     description="Requests training_job when the C-index stays below threshold or drift breaches.",
 )
 def retraining_sensor(
