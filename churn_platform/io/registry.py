@@ -288,7 +288,12 @@ class ModelRegistry:
         source = self.client.get_run(run_id).data.tags.get(MODEL_URI_TAG)
         if source is None:
             raise ArtifactError(f"MLflow run {run_id} has no logged churn model to register")
-        mv = self.client.create_model_version(self.model_name, source=source, run_id=run_id)
+        # MLflow 3 logged models: a tracking *server* (REST) refuses a ``models:/m-...`` source
+        # without the logged model's id (INVALID_PARAMETER_VALUE); a database store accepts it.
+        model_id = source.removeprefix("models:/") if source.startswith("models:/m-") else None
+        mv = self.client.create_model_version(
+            self.model_name, source=source, run_id=run_id, model_id=model_id
+        )
         return int(mv.version)
 
     def log_metric(self, run_id: str, key: str, value: float, step: int) -> None:
