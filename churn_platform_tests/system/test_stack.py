@@ -147,9 +147,11 @@ def test_daemon_schedules_scoring_and_its_sensor_retrains_once(
     registry = MlflowResource(tracking_uri=stack.mlflow_url).registry(
         WarehouseResource(database_url=stack.db_url("churn"))
     )
-    version = registry.version_for_alias("challenger")
-    assert version is not None
-    approve_challenger(registry, version, approver="stack-test", reason="initial model")
+    challenger = registry.version_for_alias("challenger")
+    assert challenger is not None
+    approve_challenger(
+        registry, int(challenger.version), approver="stack-test", reason="initial model"
+    )
 
     # 2. the operator switches automation on; the daemon ticks the schedule for this week
     _cli(stack, "schedule", "start", "weekly_scoring_job_schedule")
