@@ -3,7 +3,8 @@
 ``stack_up`` starts PostgreSQL databases, S3 (moto server), the MLflow tracking server, the
 Dagster code server, webserver and daemon with deploy/dagster/dagster.yaml (PostgreSQL storage,
 QueuedRunCoordinator). The test trains and approves a first model through the webserver, then
-switches the weekly scoring schedule and the retraining sensor on, as an operator would. The
+switches the weekly scoring schedule and the retraining sensor on (the UI's toggle, through the
+webserver's GraphQL API), as an operator would. The
 daemon ticks the schedule (every minute here, ``CHURN_SCORING_CRON``) for the current week, in
 which the simulated base drifts (prices up, usage down); the run scores it; the daemon's sensor
 sees the drift and launches ``training_job`` exactly once. Everything is stopped at the end.
@@ -13,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -115,14 +115,32 @@ def _why(instance: DagsterInstance, run_id: str) -> str:
     return "\n".join(messages)[-6000:]
 
 
-def _cli(stack: Stack, *args: str) -> None:
-    subprocess.run(
-        ["dagster", *args, "-w", str(Path(stack.home) / "workspace.yaml")],
-        env=stack.env(),
-        check=True,
-        capture_output=True,
-        timeout=120,
+def _start(stack: Stack, kind: str, name: str) -> None:
+    """Switch a schedule or sensor on through the webserver's GraphQL API (the UI's toggle)."""
+    import urllib.request
+
+    selector_type = "ScheduleSelector" if kind == "schedule" else "SensorSelector"
+    mutation = "startSchedule" if kind == "schedule" else "startSensor"
+    arg = "scheduleSelector" if kind == "schedule" else "sensorSelector"
+    body = {
+        "query": f"mutation($s: {selector_type}!) {{ {mutation}({arg}: $s) {{ __typename }} }}",
+        "variables": {
+            "s": {
+                "repositoryLocationName": "churn_platform",
+                "repositoryName": "__repository__",
+                f"{kind}Name": name,
+            }
+        },
+    }
+    request = urllib.request.Request(
+        f"{stack.webserver_url}/graphql",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
     )
+    with urllib.request.urlopen(request, timeout=300) as resp:
+        answer = json.loads(resp.read())
+    typename = answer.get("data", {}).get(mutation, {}).get("__typename", "")
+    assert typename and "Error" not in typename, answer
 
 
 def test_daemon_schedules_scoring_and_its_sensor_retrains_once(
@@ -154,8 +172,8 @@ def test_daemon_schedules_scoring_and_its_sensor_retrains_once(
     )
 
     # 2. the operator switches automation on; the daemon ticks the schedule for this week
-    _cli(stack, "schedule", "start", "weekly_scoring_job_schedule")
-    _cli(stack, "sensor", "start", "retraining_sensor")
+    _start(stack, "schedule", "weekly_scoring_job_schedule")
+    _start(stack, "sensor", "retraining_sensor")
 
     def scoring_run() -> Any:
         runs = instance.get_runs(filters=RunsFilter(job_name="weekly_scoring_job"))
