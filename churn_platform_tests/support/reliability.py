@@ -54,10 +54,14 @@ def table_state(env: Env) -> dict[str, Any]:
             ).scalars()
             quote = conn.dialect.identifier_preparer.quote
             for name in list(tables):
+                # The retrain ledger is an audit log: a refused training attempt is recorded
+                # there as a failure (it counts towards the attempt cap); everything else in it
+                # must stay unchanged.
+                audit = " WHERE t.status <> 'failure'" if name == "retrain_ledger" else ""
                 row = conn.execute(
                     sa.text(
                         "SELECT count(*), md5(string_agg(t::text, E'\\n' ORDER BY t::text)) "
-                        f"FROM {quote(env.schema)}.{quote(name)} AS t"
+                        f"FROM {quote(env.schema)}.{quote(name)} AS t{audit}"
                     )
                 ).one()
                 state[name] = tuple(row)
