@@ -20,7 +20,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from churn_platform.errors import ChurnPlatformError
+from churn_platform.errors import (
+    ChurnPlatformError,
+    ConfigurationError,
+    InvalidActorError,
+    safe_text,
+)
 
 if TYPE_CHECKING:
     from churn_platform.runtime import Runtime
@@ -68,8 +73,45 @@ def user_errors(fn: F) -> F:
                 soft_wrap=True,  # one line whatever the terminal width
             )
             raise typer.Exit(code=2) from None
+        except OSError as exc:  # full or read-only folder, missing path: name it, say the fix
+            where = f" ({exc.filename})" if exc.filename else ""
+            cause = safe_text(exc.strerror or str(exc), 500).replace("\n", " ")
+            console.print(
+                f"[bold red]error:[/] {type(exc).__name__}: {escape(cause)}{escape(where)}; "
+                "check that the path exists, is writable and its disk has free space",
+                highlight=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _at_least(option: str, value: int, minimum: int) -> None:
+    """Refuse a count below ``minimum`` with one line naming the option (exit 2)."""
+    if value < minimum:
+        raise ConfigurationError(f"{option} must be at least {minimum}, got {value}")
+
+
+def _named(option: str, text: str) -> str:
+    """Refuse a blank or control-character name (approver) with one line naming the option."""
+    if not text.strip():
+        raise InvalidActorError(f"{option} must name a person, got an empty value")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise InvalidActorError(f"{option} must be printable text (no control characters)")
+    return text.strip()
+
+
+def _writable_file(option: str, path: Path) -> None:
+    """Fail before the work when ``path`` cannot be written (missing or read-only folder)."""
+    import os
+
+    folder = path.expanduser().resolve().parent
+    if not folder.is_dir() or not os.access(folder, os.W_OK) or path.is_dir():
+        raise ConfigurationError(
+            f"{option} {path}: cannot write there (folder missing or read-only); "
+            "choose a writable path"
+        )
 
 
 HORIZONS_HELP = "horizons in days, comma-separated (default: domain.schema.DEFAULT_HORIZONS)"
@@ -150,6 +192,8 @@ def backtest(
     from churn_platform.domain.mapping import apply_mapping, mapping_from_cli
     from churn_platform.io.sources import read_table_file
 
+    if json_out is not None:
+        _writable_file("--json", json_out)  # before minutes of training, not after
     hs = _horizons(horizons)
     if data_config is not None:
         from datetime import date
@@ -232,6 +276,8 @@ def train(
     from churn_platform.defs.resources import WarehouseResource
     from churn_platform.model.train import TrainConfig
 
+    if data_config is None:
+        _at_least("--n-customers", n_customers, 1)
     rt, resources = _bootstrap()
     hs = _horizons(horizons)
     frame, contract = load_training_data(data_config, n_customers=n_customers, seed=seed)
@@ -324,6 +370,7 @@ def promote(
     reason: Annotated[str, typer.Option(help="why")] = "approved via CLI",
 ) -> None:
     """Human approval: the challenger VERSION becomes production; the old one is archived."""
+    approver = _named("--approver", approver)
     registry = _lifecycle_registry()  # probes the stores before MLflow is imported
     from churn_platform.app.promotion import approve_challenger
 
@@ -340,6 +387,7 @@ def reject(
     reason: Annotated[str, typer.Option(help="why")],
 ) -> None:
     """Reject a candidate, the challenger or an archived version: it is never promoted again."""
+    approver = _named("--approver", approver)
     registry = _lifecycle_registry()  # probes the stores before MLflow is imported
     from churn_platform.app.promotion import reject as reject_version
 
@@ -357,6 +405,7 @@ def rollback(
     ] = None,
 ) -> None:
     """Put a former production version back in production; the current one is archived."""
+    approver = _named("--approver", approver)
     registry = _lifecycle_registry()  # probes the stores before MLflow is imported
     from churn_platform.app.promotion import rollback as rollback_to
 
@@ -380,6 +429,8 @@ def demo(
     ] = True,
 ) -> None:
     """Simulate a subscription base and run the weekly loop end to end (embedded defaults)."""
+    _at_least("--weeks", weeks, 1)
+    _at_least("--n-customers", n_customers, 1)
     from churn_platform.entry.demo import run_demo
 
     run_demo(weeks=weeks, n_customers=n_customers, seed=seed, console=out, fresh=fresh)
