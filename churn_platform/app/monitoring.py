@@ -355,7 +355,9 @@ class WeekDrift:
     outcome: DriftOutcome
     reference_rows: int = 0
     report_uri: str | None = None
-    report_share_drifted: float | None = None
+    #: The report's headline: the gate's verdict ("Platform drift verdict: N of M columns
+    #: breached ..."), never Evidently's own p-value-only share of drifted columns.
+    report_verdict: str | None = None
     current_median_risk: float | None = None
 
 
@@ -400,6 +402,8 @@ def feature_drift_week(
         categorical=list(contract.categorical_features),
         sample_rows=report_sample_rows,
         title=f"Feature drift {week} vs {name} v{version}",
+        thresholds=thresholds,
+        gate_verdict=outcome.results,
     )
     uri = artifacts.put_bytes(
         f"reports/drift/{week}/evidently.html", report.html, content_type="text/html"
@@ -414,7 +418,7 @@ def feature_drift_week(
         outcome,
         reference_rows=len(reference),
         report_uri=uri,
-        report_share_drifted=float(report.share_drifted),
+        report_verdict=str(report.summary["platform_verdict"]["headline"]),
     )
 
 

@@ -18,6 +18,15 @@ Two choices keep the picture honest and cheap (see DESIGN.md, "Evidently" and "D
   side (default 5,000), so a 1M-row week renders in about a second and re-rendering the same
   week gives the same verdicts.
 
+**One verdict.** Evidently's page has its own headline ("Dataset Drift is detected" when half
+the columns have p below their threshold) that knows nothing of the gate's effect-size condition:
+on a large week a negligible shift is "detected" while the gate, rightly, finds no breach. When
+the caller passes the gate's results (``gate_verdict``), the page opens with the *platform's*
+verdict, "Platform drift verdict: N of M columns breached (p < alpha AND effect >= min)", and a
+per-column table (test, p-value, effect, breached) taken from those results, above Evidently's
+panels, which are labelled as sample detail without the effect-size condition. Evidently's
+per-column p threshold is set to the gate's ``alpha`` so its p-value flags use the same level.
+
 The Evidently 0.7 "new" API is used (``evidently.Report`` / ``Dataset`` / ``DataDefinition``
 with ``evidently.presets.DataDriftPreset``): it accepts ``num_method``/``cat_method`` directly,
 so the legacy ``evidently.legacy`` API is not needed.
@@ -35,6 +44,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from churn_platform.domain.drift import DriftThresholds, FeatureDrift
 from churn_platform.errors import DataContractError
 
 #: Drift test for numeric features: two-sample Kolmogorov-Smirnov, p-value against 0.05.
@@ -87,6 +97,8 @@ def render_drift_report(
     sample_rows: int = DEFAULT_SAMPLE_ROWS,
     seed: int = 0,
     title: str = "",
+    thresholds: DriftThresholds | None = None,
+    gate_verdict: Sequence[FeatureDrift] | None = None,
 ) -> EvidentlyReport:
     """Render the Evidently data-drift report of one scored week against the training reference.
 
@@ -101,6 +113,11 @@ def render_drift_report(
             side; a side with fewer rows is used whole.
         seed: Seed of the sampling, so the same inputs give the same report.
         title: Shown as the page title and as a heading above the report (escaped).
+        thresholds: The gate's thresholds; their ``alpha`` becomes Evidently's per-column
+            p-value threshold (Evidently's default, 0.05, when not given).
+        gate_verdict: The gate's per-column results for this week (computed on all rows by
+            :func:`churn_platform.domain.drift.feature_drift`). When given, the page opens with
+            the platform's verdict and table, the only verdict the page states as such.
 
     Returns:
         The HTML report and Evidently's per-feature verdict on the samples.
@@ -122,11 +139,18 @@ def render_drift_report(
         _sample(current, sample_rows, rng), numeric_cols, categorical_cols, "current"
     )
 
-    snapshot = _run_evidently(ref_sample, cur_sample, numeric_cols, categorical_cols)
+    alpha = thresholds.alpha if thresholds is not None else None
+    snapshot = _run_evidently(ref_sample, cur_sample, numeric_cols, categorical_cols, alpha)
     per_column, share_drifted = _read_verdict(snapshot.dict(), columns)
     drifted = tuple(c for c in columns if per_column[c]["drifted"])
 
-    page = _with_title(snapshot.get_html_str(as_iframe=False), title)
+    section = ""
+    platform: dict[str, Any] | None = None
+    if gate_verdict is not None:
+        section, platform = _platform_verdict(
+            gate_verdict, thresholds or DriftThresholds(), len(ref_sample), len(cur_sample)
+        )
+    page = _with_title(snapshot.get_html_str(as_iframe=False), title, section)
     summary: dict[str, Any] = {
         "title": title,
         "num_method": NUM_METHOD,
@@ -141,6 +165,7 @@ def render_drift_report(
         "share_drifted": share_drifted,
         "columns": per_column,
         "evidently_version": _evidently_version(),
+        "platform_verdict": platform,
     }
     return EvidentlyReport(
         html=page.encode("utf-8"),
@@ -220,8 +245,9 @@ def _run_evidently(
     current: pd.DataFrame,
     numeric: list[str],
     categorical: list[str],
+    alpha: float | None = None,
 ) -> Any:
-    """Run the DataDriftPreset with pinned tests; returns Evidently's snapshot."""
+    """Run the DataDriftPreset with pinned tests (p threshold ``alpha`` when given)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
@@ -232,6 +258,7 @@ def _run_evidently(
                 columns=numeric + categorical,
                 num_method=NUM_METHOD,
                 cat_method=CAT_METHOD,
+                threshold=alpha,
             )
         ],
         # include_tests makes Evidently attach its per-column pass/fail verdict to the result.
@@ -294,17 +321,79 @@ def _read_verdict(
     return per_column, share
 
 
-def _with_title(page: str, title: str) -> str:
-    """Put the report title in the browser tab and as a heading above the Evidently widgets."""
-    if not title:
+def _with_title(page: str, title: str, section: str = "") -> str:
+    """Put the report title in the browser tab, and the title and the platform's verdict
+    section as a heading above the Evidently widgets."""
+    if not title and not section:
         return page
     safe = html.escape(title)
-    page = page.replace("<head>", f"<head>\n<title>{safe}</title>", 1)
+    if title:
+        page = page.replace("<head>", f"<head>\n<title>{safe}</title>", 1)
+    heading = f'<h2 style="font-family: sans-serif; margin: 16px;">{safe}</h2>\n' if title else ""
     match = _ROOT_DIV.search(page)
     if match is None:
+        if section:
+            # Unknown layout: still never show Evidently's page without the platform verdict.
+            return page.replace("<body>", "<body>\n" + heading + section, 1)
         return page
-    heading = f'<h2 style="font-family: sans-serif; margin: 16px;">{safe}</h2>\n'
-    return page[: match.start()] + heading + page[match.start() :]
+    return page[: match.start()] + heading + section + page[match.start() :]
+
+
+def _fmt(value: float) -> str:
+    return "n/a" if not np.isfinite(value) else f"{value:.4g}"
+
+
+def _platform_verdict(
+    results: Sequence[FeatureDrift], thresholds: DriftThresholds, n_ref: int, n_cur: int
+) -> tuple[str, dict[str, Any]]:
+    """The gate's verdict as an HTML section (headline + per-column table) and as a dict."""
+    breached = [r.column for r in results if r.breached]
+    rule = (
+        f"p &lt; {thresholds.alpha:g} AND effect &ge; min "
+        f"(KS D &ge; {thresholds.min_ks:g} numeric, PSI &ge; {thresholds.min_psi:g} "
+        f"categorical; a category level never seen in training always breaches)"
+    )
+    headline = (
+        f"Platform drift verdict: {len(breached)} of {len(results)} columns breached "
+        f"({'BREACH: ' + ', '.join(html.escape(c) for c in breached) if breached else 'no breach'})"
+    )
+    rows = "".join(
+        "<tr>"
+        f"<td>{html.escape(r.column)}</td><td>{r.test}</td><td>{_fmt(r.p_value)}</td>"
+        f"<td>{'KS D' if r.test == 'ks' else 'PSI'} {_fmt(r.effect)}</td>"
+        f"<td>{'BREACH' if r.breached else 'no breach'}</td>"
+        f"<td>{r.n_reference:,} / {r.n_current:,}</td>"
+        "</tr>"
+        for r in results
+    )
+    cell = 'style="padding: 2px 10px; text-align: left;"'
+    rows = rows.replace("<td>", f"<td {cell}>")
+    section = (
+        '<section id="platform-drift-verdict" style="font-family: sans-serif; margin: 16px; '
+        'padding: 12px; border: 2px solid #333;">\n'
+        f'<h2 style="margin-top: 0;">{headline}</h2>\n'
+        f"<p>Breach rule: {rule}. Tested on all rows by the platform's retraining gate; this "
+        "is the verdict that the policy and the Dagster check use.</p>\n"
+        f'<table style="border-collapse: collapse;"><tr><th {cell}>column</th>'
+        f"<th {cell}>test</th><th {cell}>p-value</th><th {cell}>effect</th>"
+        f"<th {cell}>verdict</th><th {cell}>rows (reference / week)</th></tr>"
+        f"{rows}</table>\n"
+        "<p>Below: Evidently's panels, computed on a sample of "
+        f"{n_ref:,} reference and {n_cur:,} current customers with p-value tests only (no "
+        "effect-size condition). Their &ldquo;drift detected&rdquo; labels are sample "
+        "detail, not the platform's verdict.</p>\n"
+        "</section>\n"
+    )
+    summary = {
+        "n_columns": len(results),
+        "n_breached": len(breached),
+        "breached": breached,
+        "alpha": thresholds.alpha,
+        "min_ks": thresholds.min_ks,
+        "min_psi": thresholds.min_psi,
+        "headline": html.unescape(headline),
+    }
+    return section, summary
 
 
 def _evidently_version() -> str:

@@ -313,7 +313,7 @@ def feature_drift(
             "evidently_report_file": MetadataValue.path(result.report_uri or ""),
             "model_version": result.model_version,
             "reference_rows": result.reference_rows,
-            "evidently_share_drifted": result.report_share_drifted,
+            "report_headline": result.report_verdict or "",
         },
         thresholds=monitoring.thresholds(),
     )

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from churn_platform.domain.drift import DriftThresholds, feature_drift
 from churn_platform.errors import DataContractError
 from churn_platform.io.evidently_report import (
     DriftReportInputError,
@@ -192,3 +193,63 @@ def test_column_requested_twice_is_rejected(reference: pd.DataFrame) -> None:
 def test_empty_week_is_rejected(reference: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="current data has no rows"):
         render_drift_report(reference, reference.iloc[:0], numeric=NUMERIC, categorical=CATEGORICAL)
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    """The gate's input: the features, categories as plain objects (as the app hands them)."""
+    return frame[NUMERIC + CATEGORICAL].assign(
+        plan=frame["plan"].astype(object), region=frame["region"].astype(object)
+    )
+
+
+def test_headline_is_the_gates_verdict_where_evidentlys_p_value_flags_a_tiny_shift(
+    reference: pd.DataFrame,
+) -> None:
+    # 20,000 customers a side, tenure shifted by 0.15 SD: KS D about 0.06. On its 5,000-row
+    # samples Evidently's p-value test flags tenure_days (p far below 0.01) and, with 2 of 6
+    # columns at the 0.5 share, would call the dataset drifted; the gate (p < alpha AND D >= 0.1)
+    # finds no breach. The page must open with the gate's "no breach", not Evidently's flag.
+    week = _customers(20_000, seed=6, tenure_shift_sd=0.15)
+    thresholds = DriftThresholds()
+    gate = feature_drift(_plain(reference), _plain(week), NUMERIC, CATEGORICAL, thresholds)
+    result = render_drift_report(
+        reference,
+        week,
+        numeric=NUMERIC,
+        categorical=CATEGORICAL,
+        thresholds=thresholds,
+        gate_verdict=gate,
+        title="tiny shift",
+    )
+    # Evidently's own test does flag it (so the two would contradict without the headline) ...
+    assert "tenure_days" in result.drifted_columns
+    assert result.summary["columns"]["tenure_days"]["threshold"] == thresholds.alpha
+    tenure = next(r for r in gate if r.column == "tenure_days")
+    assert tenure.p_value < thresholds.alpha and 0.03 < tenure.effect < thresholds.min_ks
+    # ... but the page's headline and the summary are the gate's verdict: no breach.
+    assert not any(r.breached for r in gate)
+    verdict = result.summary["platform_verdict"]
+    assert verdict["n_breached"] == 0 and verdict["n_columns"] == 6
+    page = result.html.decode("utf-8")
+    headline = "Platform drift verdict: 0 of 6 columns breached (no breach)"
+    assert verdict["headline"] == headline
+    assert headline in page
+    # It comes before any of Evidently's widgets, right under the title.
+    assert page.index(headline) < page.index('<div id="root_')
+    assert page.index("<h2", page.index("<body")) < page.index(headline)
+
+
+def test_headline_names_the_breached_columns(
+    reference: pd.DataFrame, drifted_week: pd.DataFrame
+) -> None:
+    gate = feature_drift(
+        _plain(reference), _plain(drifted_week), NUMERIC, CATEGORICAL, DriftThresholds()
+    )
+    result = render_drift_report(
+        reference, drifted_week, numeric=NUMERIC, categorical=CATEGORICAL, gate_verdict=gate
+    )
+    breached = sorted(r.column for r in gate if r.breached)
+    assert breached == ["plan", "tenure_days"]
+    headline = result.summary["platform_verdict"]["headline"]
+    assert headline.startswith("Platform drift verdict: 2 of 6 columns breached (BREACH: ")
+    assert headline in result.html.decode("utf-8")

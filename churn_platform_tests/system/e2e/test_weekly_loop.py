@@ -210,6 +210,10 @@ def test_drift_results_and_reports_exist_for_every_week(loop, tmp_path: Path) ->
     for week in WEEKS:
         html = store.get_bytes(f"reports/drift/{week}/evidently.html")
         assert b"<html" in html[:2000].lower()
+        # One verdict: the page's headline is the gate's breach count stored for that week.
+        gate = drift[(drift["kind"] == "feature") & (drift["week"] == week)]
+        headline = f"Platform drift verdict: {int(gate['breached'].sum())} of {len(gate)} columns"
+        assert headline.encode() in html
 
 
 def test_each_challenger_was_announced_on_slack_with_its_metrics(loop) -> None:  # type: ignore[no-untyped-def]
