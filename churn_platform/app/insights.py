@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from churn_platform.app.monitoring import lineage_models, main_model, week_index
+from churn_platform.app.reference import load_reference
 from churn_platform.domain.drift import DriftThresholds
 from churn_platform.domain.estimate import (
     EstimateComparison,
@@ -400,7 +401,7 @@ def segment_monitoring(
         reason = "no segment column configured" if not columns else f"no predictions for {week}"
         return SegmentMonitoring(week, skipped=reason, skipped_columns=skipped)
     name, version, run_id = main_model(lineage)
-    reference, ref_scores = registry.load_reference(run_id)
+    reference, ref_scores = load_reference(registry, run_id)
     scores = predictions.read_columns(week, ["customer_id", "risk_score"], model_name=name)
     current = features.merge(scores, on="customer_id", how="inner")
     contract = data.contract()

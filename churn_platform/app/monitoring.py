@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from churn_platform.app.calibration import calibrate_cohort, calibration_rows, worst_ici
+from churn_platform.app.reference import load_reference
 from churn_platform.domain.bootstrap import c_index_interval
 from churn_platform.domain.drift import DriftThresholds, FeatureDrift, feature_drift, score_drift
 from churn_platform.domain.metrics import SurvivalEvaluation, evaluate_survival
@@ -389,7 +390,7 @@ def feature_drift_week(
     from churn_platform.io.evidently_report import render_drift_report
 
     name, version, run_id = _week_model(predictions, week)
-    reference, _ = registry.load_reference(run_id)
+    reference, _ = load_reference(registry, run_id)
     outcome = features_drift(reference, current, contract, thresholds)
     drift_store.replace_week(week, "feature", name, outcome.frame.assign(model_version=version))
     registry.log_metrics(
@@ -435,7 +436,7 @@ def score_drift_week(
     """The week's risk-score distribution vs the scores the same model gave its training
     reference (KS + PSI), stored in ``drift_results`` and logged to the model's MLflow run."""
     name, version, run_id = _week_model(predictions, week)
-    _, ref_scores = registry.load_reference(run_id)
+    _, ref_scores = load_reference(registry, run_id)
     current = predictions.read_columns(week, ["risk_score"], model_name=name)
     outcome = scores_drift(
         ref_scores["risk_score"].to_numpy(float), current["risk_score"].to_numpy(float), thresholds
