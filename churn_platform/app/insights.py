@@ -42,7 +42,12 @@ from churn_platform.domain.estimate import (
 from churn_platform.domain.revenue import rank_horizon, revenue_column
 from churn_platform.domain.revenue import retention_list as rank_retention
 from churn_platform.domain.schema import FeatureContract
-from churn_platform.domain.segments import SegmentPolicy, segment_drift, segment_evaluation
+from churn_platform.domain.segments import (
+    SegmentPolicy,
+    reference_bands,
+    segment_drift,
+    segment_evaluation,
+)
 from churn_platform.domain.survival import BreslowBaseline
 from churn_platform.io.artifacts import ArtifactStore
 from churn_platform.io.insights_store import InsightsStore
@@ -414,6 +419,7 @@ def segment_monitoring(
         contract,
         thresholds,
         policy,
+        edges=reference_bands(reference, columns, policy.bands),
     )
     store.replace_segments(week, "drift", name, segment_rows(drift, model_version=version))
     frames = [drift.assign(kind="drift")]
@@ -425,6 +431,9 @@ def segment_monitoring(
         cols = ["customer_id", "risk_score", *[f"churn_prob_{int(h)}d" for h in horizons]]
         preds = predictions.read_columns(cohort, cols, model_name=c_name)
         segments = contract.validate(data.features_for_week(cohort))
+        # Bands from the scoring model's training reference (cached per run), not from this
+        # cohort: the same band means the same customers every week.
+        c_reference = reference if c_run == run_id else load_reference(registry, c_run)[0]
         evaluation = segment_evaluation(
             preds,
             labels,
@@ -432,6 +441,7 @@ def segment_monitoring(
             columns,
             [int(h) for h in horizons],
             policy,
+            edges=reference_bands(c_reference, columns, policy.bands),
         )
         store.replace_segments(
             week,

@@ -17,14 +17,16 @@ for the evaluation, ``min_events`` churns; for drift, ``min_customers`` on both 
 suppressed segment is still listed, with its size and the reason, and no metric.
 
 Numeric segment columns with many distinct values (e.g. ``tenure_days``) are cut into bands at
-quantiles of a reference population (:func:`band_edges`), so that the same band means the same
-customers in the reference and in the current week. Pure pandas/numpy, no I/O.
+quantiles of the model's training reference (:func:`reference_bands`), never of the week being
+monitored: the same band then means the same customers in the reference, in this week and in
+every other week the model scores, so each segment has a time series, not one point a week with
+moving edges. Pure pandas/numpy, no I/O.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +40,7 @@ __all__ = [
     "MAX_LEVELS",
     "SegmentPolicy",
     "band_edges",
+    "reference_bands",
     "segment_drift",
     "segment_evaluation",
     "segment_labels",
@@ -77,6 +80,29 @@ def band_edges(values: pd.Series, bands: int) -> list[float] | None:
     return sorted({float(q) for q in qs})
 
 
+def reference_bands(
+    reference: pd.DataFrame, segment_columns: Sequence[str], bands: int
+) -> dict[str, list[float] | None]:
+    """Band edges of every segment column, from the model's training reference.
+
+    Computed once per model version (its reference does not change), and handed to
+    :func:`segment_evaluation` and :func:`segment_drift` so every week is cut the same way.
+    ``None`` for a column used level by level.
+    """
+    _require(reference, segment_columns, "reference")
+    return {column: band_edges(reference[column], bands) for column in segment_columns}
+
+
+def _edges_for(
+    column: str, values: pd.Series, edges: Mapping[str, list[float] | None] | None, bands: int
+) -> list[float] | None:
+    if edges is None:
+        return band_edges(values, bands)
+    if column not in edges:
+        raise ValueError(f"no reference band edges for segment column {column!r}")
+    return edges[column]
+
+
 def segment_labels(values: pd.Series, edges: list[float] | None) -> pd.Series:
     """Segment label of each customer: the level itself, or its band ``[lo, hi)``."""
     if edges is None:
@@ -105,8 +131,13 @@ def segment_evaluation(
     segment_columns: Sequence[str],
     horizons: Sequence[int],
     policy: SegmentPolicy = SegmentPolicy(),
+    edges: Mapping[str, list[float] | None] | None = None,
 ) -> pd.DataFrame:
     """Delayed evaluation of each segment on its own customers.
+
+    ``edges``: band edges per segment column from the model's reference
+    (:func:`reference_bands`); the monitors always pass them. Without them numeric columns are
+    cut at this cohort's own quantiles, which move from week to week.
 
     ``predictions`` and ``labels`` as for :func:`churn_platform.app.monitoring.evaluate_cohort`;
     ``segments``: customer_id plus the segment columns, as of the scoring week. One row per
@@ -123,7 +154,8 @@ def segment_evaluation(
     )
     rows: list[dict[str, object]] = []
     for column in segment_columns:
-        seg = segment_labels(joined[column], band_edges(joined[column], policy.bands))
+        cut = _edges_for(column, joined[column], edges, policy.bands)
+        seg = segment_labels(joined[column], cut)
         for value in sorted(seg.unique(), key=str):
             part = joined[seg == value]
             n, n_events = len(part), int(part["event"].sum())
@@ -164,6 +196,7 @@ def segment_drift(
     contract: FeatureContract,
     thresholds: DriftThresholds,
     policy: SegmentPolicy = SegmentPolicy(),
+    edges: Mapping[str, list[float] | None] | None = None,
 ) -> pd.DataFrame:
     """Score and feature drift of each segment vs the same segment of the training reference.
 
@@ -181,9 +214,9 @@ def segment_drift(
         raise ValueError("scores must be row-aligned with their feature frames")
     rows: list[dict[str, object]] = []
     for column in segment_columns:
-        edges = band_edges(reference[column], policy.bands)
-        ref_seg = segment_labels(reference[column], edges).to_numpy()
-        cur_seg = segment_labels(current[column], edges).to_numpy()
+        cut = _edges_for(column, reference[column], edges, policy.bands)
+        ref_seg = segment_labels(reference[column], cut).to_numpy()
+        cur_seg = segment_labels(current[column], cut).to_numpy()
         for value in sorted(set(ref_seg) | set(cur_seg), key=str):
             rmask, cmask = ref_seg == value, cur_seg == value
             n_ref, n_cur = int(rmask.sum()), int(cmask.sum())

@@ -15,6 +15,7 @@ from churn_platform.domain.schema import DEFAULT_CONTRACT
 from churn_platform.domain.segments import (
     SegmentPolicy,
     band_edges,
+    reference_bands,
     segment_drift,
     segment_evaluation,
     segment_labels,
@@ -81,6 +82,54 @@ def test_numeric_segments_are_cut_into_reference_quantile_bands(cohort) -> None:
     labels = segment_labels(features["tenure_days"], edges)
     assert labels.nunique() == 4 and labels.iloc[0].startswith("[")
     assert band_edges(features["contract"], 4) is None
+
+
+def _scored(sim: CustomerSimulator, week: date) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    features = sim.features_for_week(week)
+    risk = np.exp(features["true_log_hazard"].to_numpy())
+    preds = pd.DataFrame(
+        {
+            "customer_id": features["customer_id"],
+            "risk_score": risk,
+            "churn_prob_30d": 1 - np.exp(-30 * risk),
+        }
+    )
+    return preds, sim.labels_for_cohort(week, week + timedelta(weeks=26)), features
+
+
+def test_two_weeks_are_cut_at_the_same_reference_band_edges(cohort) -> None:  # type: ignore[no-untyped-def]
+    # The reference is the training sample (here: the cohort week's customers); two later weeks
+    # have other customers and other tenure quantiles, yet must be cut at the same edges.
+    _, _, reference = cohort
+    sim = CustomerSimulator(SimulatorConfig(n_customers=4_000, seed=2, label_delay_weeks=0))
+    week_a, week_b = (
+        _scored(sim, WEEK + timedelta(weeks=4)),
+        _scored(sim, WEEK + timedelta(weeks=20)),
+    )
+    own_a, own_b = band_edges(week_a[2]["tenure_days"], 4), band_edges(week_b[2]["tenure_days"], 4)
+    assert own_a != own_b  # each week's own quantiles move: the bug this guards against
+
+    edges = reference_bands(reference, ["tenure_days", "contract"], 4)
+    assert edges["tenure_days"] == band_edges(reference["tenure_days"], 4)
+    assert edges["contract"] is None
+    policy = SegmentPolicy(min_customers=1, min_events=1)
+    out = [
+        segment_evaluation(p, lab, f, ["tenure_days", "contract"], HORIZONS, policy, edges=edges)
+        for p, lab, f in (week_a, week_b)
+    ]
+    names = [set(o.loc[o["segment_column"] == "tenure_days", "segment_value"]) for o in out]
+    expected = set(segment_labels(reference["tenure_days"], edges["tenure_days"]))
+    assert names[0] == names[1] == expected and len(expected) == 4
+    # Each segment keeps its customers: the labels are those of the reference edges.
+    _, a_labels, a_features = week_a
+    tenure = out[0][out[0]["segment_column"] == "tenure_days"].set_index("segment_value")["n"]
+    counts = segment_labels(
+        a_features.set_index("customer_id").loc[a_labels["customer_id"], "tenure_days"],
+        edges["tenure_days"],
+    ).value_counts()
+    assert tenure.sort_index().tolist() == counts.sort_index().tolist()
+    with pytest.raises(ValueError, match="region"):
+        segment_evaluation(*week_a, ["region"], HORIZONS, policy, edges=edges)
 
 
 def test_segment_drift_equals_global_drift_on_the_segment_and_suppresses_small(cohort) -> None:  # type: ignore[no-untyped-def]
