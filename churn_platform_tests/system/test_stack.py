@@ -61,6 +61,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             "sim_start_week": START.isoformat(),
             "sim_feature_drift_week": M0.isoformat(),
         },
+        # the initial model counts as a retrain in the retrain ledger: without this its 4-week
+        # cooldown suppresses the drift retrain (seen: "suppressed: cooldown until ..."); and
+        # retrain on the drift at once rather than waiting for outcomes after it
+        "monitoring": {"cooldown_weeks": 0, "drift_learn_weeks": 0},
     }
     started = time.monotonic()
     running = stack_up(
