@@ -36,7 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as pg
 
 from churn_platform.domain.schema import DEFAULT_HORIZONS as DEFAULT_HORIZONS
-from churn_platform.errors import StorageError
+from churn_platform.errors import StorageError, mask_url
 from churn_platform.io.partitions import (
     identifier_ddl,
     install_partition_function,
@@ -291,7 +291,7 @@ def tables_for(schema: str = DEFAULT_SCHEMA, horizons: Sequence[int] = DEFAULT_H
 
 def describe_url(url: str | sa.URL) -> str:
     """``host:port/database`` of a URL, for error messages (never the password)."""
-    u = sa.make_url(url)
+    u = parse_database_url(url)
     host = u.host or str(u.query.get("host", "localhost"))
     port = f":{u.port}" if u.port else ""
     return f"{host}{port}/{u.database or ''}"
@@ -302,6 +302,32 @@ def describe_url(url: str | sa.URL) -> str:
 POOL_SIZE = 2
 MAX_OVERFLOW = 2
 POOL_TIMEOUT_S = 60
+# A server that is down or a host that drops packets fails a run in seconds, not the OS's
+# TCP connect timeout (about two minutes): libpq's connect_timeout, per connection attempt.
+CONNECT_TIMEOUT_S = 5
+
+
+def parse_database_url(url: str | sa.URL) -> sa.URL:
+    """``url`` parsed; a malformed one (a non-numeric port, an unknown form) → StorageError naming
+    DATABASE_URL with the password masked, instead of SQLAlchemy's bare ``ValueError``."""
+    if isinstance(url, sa.URL):
+        return url
+    try:
+        return sa.make_url(url)
+    except (sa.exc.ArgumentError, ValueError) as exc:
+        raise StorageError(
+            f"DATABASE_URL {mask_url(url)!r} is not a valid database URL ({exc}); use "
+            "postgresql+psycopg2://user:password@host:5432/database (the port a number)."
+        ) from exc
+
+
+def _connect_args(url: sa.URL) -> dict[str, object]:
+    """Driver options: libpq's ``connect_timeout`` for the libpq drivers (psycopg 2 and 3)
+    unless the URL sets one."""
+    libpq = url.get_driver_name() in ("psycopg2", "psycopg", "psycopg2cffi")
+    if url.get_backend_name() == "postgresql" and libpq and "connect_timeout" not in url.query:
+        return {"connect_timeout": CONNECT_TIMEOUT_S}
+    return {}
 
 
 def make_engine(
@@ -309,12 +335,15 @@ def make_engine(
 ) -> sa.Engine:
     """Create a bounded engine and check the database answers; unreachable → StorageError.
 
-    Connections are pinged before use so a restarted database does not fail the next run.
+    Connections are pinged before use so a restarted database does not fail the next run, and
+    each connection attempt gives up after ``CONNECT_TIMEOUT_S`` seconds (PostgreSQL).
     Prefer :func:`database_for` (one shared pool per process and URL) over a new engine.
     """
+    parsed = parse_database_url(url)
     try:
         engine = sa.create_engine(
-            url,
+            parsed,
+            connect_args=_connect_args(parsed),
             pool_pre_ping=True,
             pool_size=pool_size,
             max_overflow=max_overflow,

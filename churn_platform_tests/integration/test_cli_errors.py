@@ -89,3 +89,38 @@ def test_unwritable_json_path_fails_before_the_work(tmp_path: Path) -> None:
             ],
             ("--json", "choose a writable path"),
         )
+
+
+@pytest.mark.parametrize(
+    ("database_url", "must"),
+    [
+        # refused: nothing listens on port 1
+        (
+            "postgresql://postgres:s3cr3tpw@127.0.0.1:1/x",
+            ("StorageError", "127.0.0.1:1/x", "Connection refused", "DATABASE_URL"),
+        ),
+        # SQLAlchemy's bare ValueError when parsing the port, before this fix
+        (
+            "postgresql://postgres:s3cr3tpw@127.0.0.1:notaport/x",
+            ("StorageError", "DATABASE_URL", "not a valid database URL", "notaport"),
+        ),
+    ],
+    ids=["refused-port", "non-numeric-port"],
+)
+def test_a_bad_database_url_is_one_line(
+    database_url: str, must: tuple[str, ...], tmp_path: Path
+) -> None:
+    # a tracking URI that is configured (so no embedded server starts) but never reached:
+    # the warehouse is opened first
+    env = {"DATABASE_URL": database_url, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/m.db"}
+    for args in (
+        ["promote", "--version", "1", "--approver", "alice"],
+        ["rollback", "--approver", "alice", "--reason", "r"],
+    ):
+        result = runner.invoke(app, args, env=env)
+        text = result.output
+        assert result.exit_code == 2, (args, text, result.exception)
+        assert len([line for line in text.splitlines() if line.strip()]) == 1, text
+        assert "Traceback" not in text and "s3cr3tpw" not in text, text
+        for word in must:
+            assert word in text, (args, word, text)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from churn_platform.errors import StorageError
 from churn_platform.io.db import (
+    CONNECT_TIMEOUT_S,
     ensure_monitoring_tables,
     ensure_schema,
     libpq_url,
@@ -127,3 +128,38 @@ def test_drift_results_built_before_the_bound_flag_gains_it(engine: sa.Engine, s
     ensure_monitoring_tables(engine, schema)  # and again: idempotent
     names = {c["name"] for c in sa.inspect(engine).get_columns("drift_results", schema=schema)}
     assert "p_value_is_bound" in names
+
+
+def test_connections_carry_a_connect_timeout(pg_url: str) -> None:
+    """Every pooled libpq connection gives up after CONNECT_TIMEOUT_S, not the OS's ~2 minutes;
+    a timeout the URL sets itself wins."""
+    engine = make_engine(pg_url)
+    try:
+        with engine.connect() as conn:
+            params = conn.connection.dbapi_connection.get_dsn_parameters()  # type: ignore[union-attr]
+        assert params["connect_timeout"] == str(CONNECT_TIMEOUT_S)
+    finally:
+        engine.dispose()
+    own = sa.make_url(pg_url).update_query_dict({"connect_timeout": "7"})
+    engine = make_engine(own)
+    try:
+        with engine.connect() as conn:
+            params = conn.connection.dbapi_connection.get_dsn_parameters()  # type: ignore[union-attr]
+        assert params["connect_timeout"] == "7"
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://postgres:s3cr3tpw@127.0.0.1:notaport/x",
+        "not a url at all",
+    ],
+)
+def test_a_malformed_url_is_a_named_error_with_the_password_masked(url: str) -> None:
+    with pytest.raises(StorageError) as info:
+        make_engine(url)
+    message = str(info.value)
+    assert "DATABASE_URL" in message and "s3cr3tpw" not in message, message
+    assert "not a valid database URL" in message, message
