@@ -299,9 +299,12 @@ def stack_up(
 def _create_bucket(stack: Stack) -> None:
     import boto3
 
+    from churn_platform.io.artifacts import s3_client_config
+
     client = boto3.client(
         "s3",
         endpoint_url=stack.s3_url,
+        config=s3_client_config(path_style=True),
         region_name="us-east-1",
         aws_access_key_id=S3_KEYS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=S3_KEYS["AWS_SECRET_ACCESS_KEY"],

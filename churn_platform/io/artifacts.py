@@ -251,6 +251,33 @@ def _public_endpoint(url: str) -> str:
     return urlunsplit(parts)
 
 
+# Bounds of every S3 request (issue 19: each store fails fast with a named error): a refused or
+# silent endpoint costs at most about MAX_ATTEMPTS * (CONNECT_TIMEOUT_S + backoff) seconds.
+CONNECT_TIMEOUT_S = 3.0
+READ_TIMEOUT_S = 10.0
+MAX_ATTEMPTS = 2
+
+
+def s3_client_config(
+    *,
+    connect_timeout: float = CONNECT_TIMEOUT_S,
+    read_timeout: float = READ_TIMEOUT_S,
+    max_attempts: int = MAX_ATTEMPTS,
+    path_style: bool = False,
+) -> Any:
+    """The botocore ``Config`` every S3 client of the platform is made with: bounded timeouts and
+    retries ("standard" mode), path-style addressing for S3-compatible endpoints (MinIO, moto)."""
+    from botocore.config import Config
+
+    return Config(
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        # total attempts, the first included (botocore's ``max_attempts`` counts retries only)
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
+        s3={"addressing_style": "path"} if path_style else None,
+    )
+
+
 class S3ArtifactStore(ArtifactStore):
     """Artifacts as objects under ``s3://bucket/prefix`` (AWS S3 or an S3-compatible endpoint).
 
@@ -266,9 +293,9 @@ class S3ArtifactStore(ArtifactStore):
         *,
         endpoint_url: str | None = None,
         region_name: str | None = None,
-        connect_timeout: float = 5.0,
-        read_timeout: float = 60.0,
-        max_attempts: int = 3,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+        read_timeout: float = READ_TIMEOUT_S,
+        max_attempts: int = MAX_ATTEMPTS,
         client: S3Client | None = None,
     ) -> None:
         self.bucket = bucket
@@ -290,14 +317,13 @@ class S3ArtifactStore(ArtifactStore):
     def client(self) -> S3Client:
         """The boto3 S3 client, created on first use with bounded timeouts and retries."""
         import boto3
-        from botocore.config import Config
 
-        config = Config(
+        config = s3_client_config(
             connect_timeout=self.connect_timeout,
             read_timeout=self.read_timeout,
-            retries={"max_attempts": self.max_attempts, "mode": "standard"},
+            max_attempts=self.max_attempts,
             # S3-compatible servers (MinIO, moto) are addressed by path, not bucket subdomain
-            s3={"addressing_style": "path"} if self.endpoint_url else None,
+            path_style=self.endpoint_url is not None,
         )
         session = boto3.session.Session()
         return session.client(
@@ -341,9 +367,10 @@ class S3ArtifactStore(ArtifactStore):
             | ConnectionClosedError,
         ):
             return ArtifactStoreUnavailableError(
-                f"Cannot reach the artifact store at {self.endpoint} to {action} {uri} "
-                f"({type(exc).__name__}). Check that the service is up and that "
-                f"{' / '.join(S3_ENDPOINT_ENV_VARS)} point at it."
+                f"Cannot reach the artifact store at {self.endpoint} (bucket {self.bucket!r}) to "
+                f"{action} {uri} ({type(exc).__name__}, after {self.max_attempts} attempts). "
+                f"Check that the service is up and that {' / '.join(S3_ENDPOINT_ENV_VARS)} "
+                "point at it."
             )
         if isinstance(exc, NoCredentialsError | PartialCredentialsError):
             return ArtifactError(
