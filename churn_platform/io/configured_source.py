@@ -126,7 +126,7 @@ def readonly_query(
                 sa.text("SELECT set_config('statement_timeout', :ms, true)"),
                 {"ms": str(int(timeout_s * 1000))},
             )
-            return pd.read_sql(stmt, conn, params=params)
+            frame = pd.read_sql(stmt, conn, params=params)
     except sa.exc.OperationalError as exc:
         text = str(exc.orig)
         if "statement timeout" in text:
@@ -136,9 +136,30 @@ def readonly_query(
             ) from None
         raise StorageError(f"{origin}: cannot read from the database: {exc.orig}") from None
     except (sa.exc.ProgrammingError, sa.exc.InternalError, sa.exc.DataError) as exc:
+        ambiguous = _AMBIGUOUS.search(str(exc.orig))
+        if ambiguous is not None:
+            # the platform filters on a column the query returns twice (``SELECT a, a ...``)
+            raise DataSourceConfigError(
+                f"{origin}: the source query returns the column {ambiguous.group(1)!r} more than "
+                "once, so it cannot be selected; give each output column a distinct name "
+                "(SELECT ... AS other_name)"
+            ) from None
         raise DataSourceConfigError(
             f"{origin}: the database rejected the source query (it runs read-only): {exc.orig}"
         ) from None
+    duplicated = sorted({str(c) for c in frame.columns[frame.columns.duplicated()]})
+    if duplicated:
+        # pandas would keep both under one label: frame[col] turns into a frame, and the contract
+        # or the model fails later naming nothing; refuse here, naming the columns and the file
+        raise DataSourceConfigError(
+            f"{origin}: the source query returns duplicate column names "
+            f"{', '.join(repr(c) for c in duplicated)}; give each output column a distinct name "
+            "(SELECT ... AS other_name) or select it once"
+        )
+    return frame
+
+
+_AMBIGUOUS = re.compile(r'column reference "([^"]+)" is ambiguous')
 
 
 class _Postgres:

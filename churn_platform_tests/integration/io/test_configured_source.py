@@ -219,3 +219,36 @@ def test_postgres_statement_timeout_cancels_a_slow_query(tmp_path: Path, pg_tabl
     )
     with pytest.raises(DataSourceConfigError, match=r"statement_timeout_s=0\.2"):
         ConfiguredSource(load_weekly_config(cfg)).features_for_week(WEEKS[2])
+
+
+def test_a_query_returning_duplicate_column_names_is_named(tmp_path: Path, pg_tables: Any) -> None:
+    """``SELECT 1 AS a, 2 AS a ...`` is refused naming the columns and the config file, instead
+    of a frame where ``frame['a']`` is itself a frame (issue 19); a duplicated week column
+    (PostgreSQL: "ambiguous") is named too."""
+    snap_table, event_table, _ = pg_tables
+    events = {"kind": "postgres", "table": event_table, "url_env": "SOURCE_DB_URL"}
+    dup = (
+        f'SELECT 1 AS a, 2 AS a, s.*, s.customer_id FROM "{snap_table}" s '
+        "WHERE snapshot_week = :week"
+    )
+    cfg = write_config(
+        tmp_path,
+        {"kind": "postgres", "query": dup, "url_env": "SOURCE_DB_URL", "reference_week": str(W0)},
+        events,
+    )
+    with pytest.raises(DataSourceConfigError) as info:
+        ConfiguredSource(load_weekly_config(cfg)).features_for_week(WEEKS[2])
+    message = str(info.value)
+    assert message.startswith(str(cfg)), message
+    assert "duplicate column names 'a', 'customer_id'" in message, message
+
+    # a query without :week is filtered on week_column: the duplicate is then ambiguous
+    twice = f'SELECT s.*, s.snapshot_week FROM "{snap_table}" s'
+    cfg = write_config(
+        tmp_path, {"kind": "postgres", "query": twice, "url_env": "SOURCE_DB_URL"}, events
+    )
+    with pytest.raises(DataSourceConfigError) as info:
+        ConfiguredSource(load_weekly_config(cfg)).features_for_week(WEEKS[2])
+    message = str(info.value)
+    assert message.startswith(str(cfg)), message
+    assert "returns the column 'snapshot_week' more than once" in message, message
