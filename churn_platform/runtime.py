@@ -107,6 +107,10 @@ def export_library_env(settings: Settings) -> None:
     cache_dir = numba_cache_dir(settings)
     if cache_dir is not None:
         os.environ.setdefault("NUMBA_CACHE_DIR", str(cache_dir))
+    # boto3 clients the platform does not make itself (MLflow's S3 artifact repository) read the
+    # retry budget from the environment: the same 2 attempts as ``io.artifacts`` (issue 19)
+    os.environ.setdefault("AWS_MAX_ATTEMPTS", "2")  # io.artifacts.MAX_ATTEMPTS (tested equal)
+    os.environ.setdefault("AWS_RETRY_MODE", "standard")
 
 
 def numba_cache_dir(settings: Settings) -> Path | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import uuid
 from collections.abc import Iterator
@@ -318,3 +319,21 @@ def test_s3_endpoint_credentials_in_url_are_not_shown() -> None:
         store.get_bytes("reports/a.html")
     assert "pa55word" not in str(info.value)
     assert "pa55word" not in repr(store)
+
+
+def test_mlflows_own_s3_clients_get_the_same_retry_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow makes its own boto3 client for model artifacts; bootstrap bounds its retries via
+    botocore's environment (an operator's own value wins)."""
+    from churn_platform.runtime import export_library_env
+    from churn_platform.settings import Settings
+
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
+    export_library_env(Settings())
+    assert os.environ["AWS_MAX_ATTEMPTS"] == str(MAX_ATTEMPTS)
+    assert os.environ["AWS_RETRY_MODE"] == "standard"
+    client = boto3.session.Session().client("s3", endpoint_url=f"http://127.0.0.1:{_closed_port()}")
+    assert client.meta.config.retries == {"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"}
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "5")
+    export_library_env(Settings())
+    assert os.environ["AWS_MAX_ATTEMPTS"] == "5"
