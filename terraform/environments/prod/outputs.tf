@@ -37,3 +37,13 @@ output "service_discovery_names" {
   description = "Private DNS names of the code location and MLflow (reach them over VPN/SSM)."
   value       = module.dagster_compute.service_discovery_names
 }
+
+output "urls" {
+  description = "Dagster and MLflow UIs (OIDC/Cognito login first) and, when enabled, the scoring API."
+  value       = module.edge.urls
+}
+
+output "load_balancer_dns_name" {
+  description = "Point the ui_hostnames at this name (Route 53 alias or CNAME)."
+  value       = module.edge.load_balancer_dns_name
+}

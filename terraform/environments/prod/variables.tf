@@ -99,3 +99,92 @@ variable "log_retention_days" {
     error_message = "log_retention_days must be a CloudWatch value of at least 30."
   }
 }
+
+variable "public_subnet_ids" {
+  description = "Public subnets (two AZs or more) for the internet-facing load balancer."
+  type        = list(string)
+
+  validation {
+    condition     = length(var.public_subnet_ids) >= 2 && alltrue([for s in var.public_subnet_ids : can(regex("^subnet-[0-9a-f]{8,17}$", s))])
+    error_message = "public_subnet_ids needs at least two subnet-... ids."
+  }
+}
+
+variable "ingress_cidrs" {
+  description = "Who may reach the load balancer (443; 80 only redirects). The UIs still require the OIDC/Cognito login."
+  type        = list(string)
+  default     = ["0.0.0.0/0"]
+}
+
+variable "certificate_arn" {
+  description = "ACM certificate covering every name in ui_hostnames."
+  type        = string
+}
+
+variable "ui_hostnames" {
+  description = "Host names routed by the load balancer: dagster, mlflow (UIs behind login), realtime (API, with enable_realtime)."
+  type = object({
+    dagster  = string
+    mlflow   = string
+    realtime = optional(string, "")
+  })
+}
+
+variable "auth_provider" {
+  description = "Login in front of the UIs: oidc (organisation IdP) or cognito."
+  type        = string
+  default     = "oidc"
+}
+
+variable "oidc" {
+  description = "OIDC identity provider: issuer, authorization/token/user-info endpoints, client id (auth_provider = oidc)."
+  type = object({
+    issuer                 = string
+    authorization_endpoint = string
+    token_endpoint         = string
+    user_info_endpoint     = string
+    client_id              = string
+    scope                  = optional(string, "openid email")
+  })
+  default = null
+}
+
+variable "oidc_client_secret_id" {
+  description = "Name or ARN of the Secrets Manager secret holding the OIDC client secret (created before the first apply)."
+  type        = string
+  default     = null
+}
+
+variable "cognito" {
+  description = "Cognito user pool ARN, app client id and domain (auth_provider = cognito)."
+  type = object({
+    user_pool_arn       = string
+    user_pool_client_id = string
+    user_pool_domain    = string
+  })
+  default = null
+}
+
+variable "alb_deletion_protection" {
+  description = "Protect the load balancer from deletion."
+  type        = bool
+  default     = true
+}
+
+variable "enable_realtime" {
+  description = "Deploy the real-time scoring service (churn-platform serve) behind the load balancer."
+  type        = bool
+  default     = false
+}
+
+variable "realtime_min_count" {
+  description = "Fewest real-time tasks (autoscaling floor)."
+  type        = number
+  default     = 1
+}
+
+variable "realtime_max_count" {
+  description = "Most real-time tasks (autoscaling ceiling on CPU)."
+  type        = number
+  default     = 4
+}

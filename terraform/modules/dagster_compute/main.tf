@@ -38,7 +38,7 @@ locals {
       port = 5000
       command = ["mlflow", "server", "--host=0.0.0.0", "--port=5000", "--workers=2",
         "--artifacts-destination=s3://${local.bucket_name}/mlflow", "--serve-artifacts",
-      "--allowed-hosts=${local.mlflow_host},${local.mlflow_host}:5000,localhost,localhost:5000,127.0.0.1:5000"]
+      "--allowed-hosts=${local.mlflow_allowed_hosts}"]
     }
   }
 
@@ -61,8 +61,18 @@ locals {
   ]
   mlflow_environment = [{ name = "AWS_DEFAULT_REGION", value = local.region }]
   mlflow_secrets     = [{ name = "MLFLOW_BACKEND_STORE_URI", valueFrom = var.secret_arns["mlflow_backend_store_uri"] }]
+  realtime_secrets = concat(local.app_secrets,
+  var.realtime == null ? [] : [{ name = "CHURN_API_KEY", valueFrom = var.realtime.api_key_secret_arn }])
   # The execution role reads exactly the secrets the containers reference.
-  referenced_secret_arns = distinct([for s in concat(local.app_secrets, local.mlflow_secrets) : s.valueFrom])
+  referenced_secret_arns = distinct([for s in concat(local.app_secrets, local.mlflow_secrets, var.realtime == null ? [] : local.realtime_secrets) : s.valueFrom])
+
+  # Services behind the edge load balancer: service key => container port.
+  lb_services = var.load_balancer == null ? {} : {
+    for k, port in { webserver = 3000, mlflow = 5000, realtime = 8000 } : k => port
+    if contains(keys(var.load_balancer.target_group_arns), k)
+  }
+  mlflow_allowed_hosts = join(",", compact([local.mlflow_host, "${local.mlflow_host}:5000", var.mlflow_public_host,
+  "localhost", "localhost:5000", "127.0.0.1:5000"]))
 }
 
 # --- Image registry -----------------------------------------------------------------------------
@@ -124,6 +134,18 @@ resource "aws_vpc_security_group_ingress_rule" "tasks_internal" {
   from_port                    = each.value
   to_port                      = each.value
   referenced_security_group_id = aws_security_group.tasks.id
+}
+
+# From the edge load balancer only: each service's container port, from the ALB's group.
+resource "aws_vpc_security_group_ingress_rule" "from_load_balancer" {
+  for_each = local.lb_services
+
+  security_group_id            = aws_security_group.tasks.id
+  description                  = "${each.key} (port ${each.value}) from the edge load balancer"
+  ip_protocol                  = "tcp"
+  from_port                    = each.value
+  to_port                      = each.value
+  referenced_security_group_id = var.load_balancer.security_group_id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "operators" {
@@ -387,6 +409,15 @@ resource "aws_ecs_service" "service" {
     subnets          = var.private_subnet_ids
     security_groups  = [aws_security_group.tasks.id]
     assign_public_ip = false
+  }
+
+  dynamic "load_balancer" {
+    for_each = contains(keys(local.lb_services), each.key) ? [local.lb_services[each.key]] : []
+    content {
+      target_group_arn = var.load_balancer.target_group_arns[each.key]
+      container_name   = replace(each.key, "_", "-")
+      container_port   = load_balancer.value
+    }
   }
 
   dynamic "service_registries" {

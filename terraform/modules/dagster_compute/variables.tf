@@ -159,3 +159,47 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "load_balancer" {
+  description = "The edge module's load balancer: its security group and a target group ARN per service (webserver, mlflow, realtime). null = no load balancer (private service discovery only)."
+  type = object({
+    security_group_id = string
+    target_group_arns = map(string)
+  })
+  default = null
+
+  validation {
+    condition     = var.load_balancer == null ? true : alltrue([for k in keys(var.load_balancer.target_group_arns) : contains(["webserver", "mlflow", "realtime"], k)])
+    error_message = "load_balancer.target_group_arns may only have the keys webserver, mlflow and realtime."
+  }
+}
+
+variable "mlflow_public_host" {
+  description = "Public host name of the MLflow UI behind the load balancer (added to MLflow's --allowed-hosts). Empty = none."
+  type        = string
+  default     = ""
+}
+
+variable "realtime" {
+  description = "Optional real-time scoring service (`churn-platform serve`) behind the load balancer. null = not deployed. api_key_secret_arn: Secrets Manager secret injected as CHURN_API_KEY."
+  type = object({
+    api_key_secret_arn = string
+    cpu                = optional(number, 1024)
+    memory             = optional(number, 2048)
+    min_count          = optional(number, 1)
+    max_count          = optional(number, 4)
+    cpu_target_percent = optional(number, 60)
+    alias              = optional(string, "production")
+  })
+  default = null
+
+  validation {
+    condition     = var.realtime == null ? true : can(regex("^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:.+$", var.realtime.api_key_secret_arn))
+    error_message = "realtime.api_key_secret_arn must be a Secrets Manager secret ARN."
+  }
+
+  validation {
+    condition     = var.realtime == null ? true : (var.realtime.min_count >= 1 && var.realtime.max_count >= var.realtime.min_count && var.realtime.cpu_target_percent >= 10 && var.realtime.cpu_target_percent <= 90)
+    error_message = "realtime needs 1 <= min_count <= max_count and cpu_target_percent between 10 and 90."
+  }
+}

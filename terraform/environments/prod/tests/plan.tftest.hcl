@@ -36,3 +36,39 @@ run "prod_plans_with_safety_settings" {
     error_message = "The webserver and daemon reach the code location by its Cloud Map name."
   }
 }
+
+# The public entry: both UIs behind the login, TLS pinned, access logs on, the API routed.
+run "prod_edge_requires_login_before_the_uis" {
+  command = plan
+
+  assert {
+    condition = alltrue(flatten([
+      for actions in values(module.edge.ui_rule_actions) : [
+        for fwd in actions : anytrue([
+          for a in actions : contains(["authenticate-oidc", "authenticate-cognito"], a.type) && a.order < fwd.order
+        ]) if fwd.type == "forward"
+      ]
+    ])) && length(module.edge.ui_rule_actions) == 2
+    error_message = "Every listener rule forwarding to the Dagster or MLflow UI must authenticate first."
+  }
+
+  assert {
+    condition     = module.edge.https_listener.ssl_policy == "ELBSecurityPolicy-TLS13-1-2-2021-06" && module.edge.https_listener.certificate_arn == var.certificate_arn
+    error_message = "The HTTPS listener uses the pinned TLS policy and the certificate variable."
+  }
+
+  assert {
+    condition     = module.edge.access_logs_enabled
+    error_message = "The load balancer's access logs must be on."
+  }
+
+  assert {
+    condition     = module.edge.deletion_protection
+    error_message = "prod's load balancer is protected from deletion."
+  }
+
+  assert {
+    condition     = output.urls.dagster == "https://${var.ui_hostnames.dagster}/" && output.urls.realtime == "https://${var.ui_hostnames.realtime}/v1/score"
+    error_message = "The UI and API URLs come from ui_hostnames."
+  }
+}
