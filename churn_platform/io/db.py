@@ -316,8 +316,9 @@ def parse_database_url(url: str | sa.URL) -> sa.URL:
         return sa.make_url(url)
     except (sa.exc.ArgumentError, ValueError) as exc:
         raise StorageError(
-            f"DATABASE_URL {mask_url(url)!r} is not a valid database URL ({exc}); use "
-            "postgresql+psycopg2://user:password@host:5432/database (the port a number)."
+            f"DATABASE_URL {mask_url(url)!r} is not a valid database URL ({exc}); give the "
+            "port as a number (HOST:5432) and percent-encode special characters in the user "
+            "name or password."
         ) from exc
 
 
