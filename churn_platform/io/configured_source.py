@@ -52,6 +52,7 @@ from churn_platform.errors import (
     EmptyPartitionError,
     StorageError,
 )
+from churn_platform.io.db import connect_args_for
 
 __all__ = ["ConfiguredSource", "load_weekly_config", "readonly_query"]
 
@@ -172,8 +173,12 @@ class _Postgres:
                 "(it must hold the SQLAlchemy database URL)"
             )
         try:
-            self.engine = sa.create_engine(url, pool_pre_ping=True)
-        except (sa.exc.ArgumentError, ImportError) as exc:
+            parsed = sa.make_url(url)
+            # the same libpq connect_timeout as the warehouse: a silent source host fails fast
+            self.engine = sa.create_engine(
+                parsed, connect_args=connect_args_for(parsed), pool_pre_ping=True
+            )
+        except (sa.exc.ArgumentError, ImportError, ValueError) as exc:
             raise DataSourceConfigError(
                 f"{origin}: environment variable {env!r} does not hold a valid database URL: "
                 f"{type(exc).__name__}"

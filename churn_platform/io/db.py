@@ -322,7 +322,7 @@ def parse_database_url(url: str | sa.URL) -> sa.URL:
         ) from exc
 
 
-def _connect_args(url: sa.URL) -> dict[str, object]:
+def connect_args_for(url: sa.URL) -> dict[str, object]:
     """Driver options: libpq's ``connect_timeout`` for the libpq drivers (psycopg 2 and 3)
     unless the URL sets one."""
     libpq = url.get_driver_name() in ("psycopg2", "psycopg", "psycopg2cffi")
@@ -344,7 +344,7 @@ def make_engine(
     try:
         engine = sa.create_engine(
             parsed,
-            connect_args=_connect_args(parsed),
+            connect_args=connect_args_for(parsed),
             pool_pre_ping=True,
             pool_size=pool_size,
             max_overflow=max_overflow,

@@ -252,3 +252,16 @@ def test_a_query_returning_duplicate_column_names_is_named(tmp_path: Path, pg_ta
     message = str(info.value)
     assert message.startswith(str(cfg)), message
     assert "returns the column 'snapshot_week' more than once" in message, message
+
+
+def test_a_source_url_with_a_bad_port_is_named(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCE_DB_URL", "postgresql://u:s3cr3tpw@127.0.0.1:notaport/x")
+    spec = {"kind": "postgres", "table": "t", "url_env": "SOURCE_DB_URL"}
+    cfg = write_config(tmp_path, spec, spec)
+    with pytest.raises(DataSourceConfigError) as info:
+        ConfiguredSource(load_weekly_config(cfg))
+    message = str(info.value)
+    assert "'SOURCE_DB_URL' does not hold a valid database URL" in message, message
+    assert "s3cr3tpw" not in message
