@@ -7,9 +7,11 @@ transaction (retried on its own by its ``RetryPolicy``); the swap op then publis
 week in one transaction with ranks and deciles over all customers. Readers of ``predictions``
 see the old week until the swap commits, whatever happens to the shards.
 
-Executor: multiprocess with ``max_concurrent`` = the shards that fit the run's worker (tag
-``churn/executor``); under the ECS run launcher the run's cpu/memory come from the ``ecs/cpu``
-and ``ecs/memory`` tags (see deploy/dagster/dagster.ecs.yaml and docs/scaling.md).
+Executor (``CHURN_SHARD_EXECUTOR``, see ``shard_executor.py``): ``multiprocess`` (default) with
+``max_concurrent`` = the shards that fit the run's worker, or ``ecs``: dagster-aws's ECS executor
+runs every step as its own ECS task sized by the op's ``ecs/cpu``/``ecs/memory`` tags. The run's
+own task size comes from the job's ``ecs/cpu``/``ecs/memory`` tags under the ECS run launcher
+(see deploy/dagster/dagster.ecs.yaml and docs/scaling.md). Tag ``churn/executor`` says which.
 """
 
 from collections.abc import Iterator
@@ -23,10 +25,10 @@ from dagster import (
     DynamicOut,
     DynamicOutput,
     Failure,
+    JobDefinition,
     OpExecutionContext,
     RetryPolicy,
     job,
-    multiprocess_executor,
     op,
 )
 
@@ -41,11 +43,23 @@ from churn_platform.app.scoring import (
 from churn_platform.defs.partitions import week_of, weekly_partitions
 from churn_platform.defs.resources import DataSourceResource, MlflowResource, WarehouseResource
 from churn_platform.defs.scoring.assets import code_version
+from churn_platform.defs.scoring.shard_executor import (
+    DEFAULT_SHARDS,
+    PLAN_TASK_CPU,
+    PLAN_TASK_MEMORY,
+    RUN_TASK_TAGS,
+    SHARD_TASK_CPU,
+    SHARD_TASK_MEMORY,
+    SWAP_TASK_CPU,
+    SWAP_TASK_MEMORY,
+    ExecutorKind,
+    shard_executor,
+    shard_executor_kind,
+    step_tags,
+)
 from churn_platform.errors import DataContractError, ModelNotFoundError
 from churn_platform.io.registry import PRODUCTION
 from churn_platform.io.sharding import ShardStager, ShardTask, StagedShard, shard_slice
-
-DEFAULT_SHARDS = 4
 
 
 class ShardedScoringConfig(Config):
@@ -71,7 +85,10 @@ def _week_features(data_source: DataSourceResource, context: OpExecutionContext)
         raise Failure(description=str(exc), allow_retries=False) from exc
 
 
-@op(out=DynamicOut(ShardTask), tags={"churn/step": "plan"})
+@op(
+    out=DynamicOut(ShardTask),
+    tags={"churn/step": "plan", **step_tags(PLAN_TASK_CPU, PLAN_TASK_MEMORY)},
+)
 def plan_shards(
     context: OpExecutionContext,
     config: ShardedScoringConfig,
@@ -133,7 +150,7 @@ def plan_shards(
 
 @op(
     retry_policy=RetryPolicy(max_retries=2, delay=2, backoff=Backoff.EXPONENTIAL),
-    tags={"churn/step": "shard"},
+    tags={"churn/step": "shard", **step_tags(SHARD_TASK_CPU, SHARD_TASK_MEMORY)},
 )
 def score_shard(
     context: OpExecutionContext,
@@ -183,7 +200,7 @@ def score_shard(
     return staged
 
 
-@op(tags={"churn/step": "swap"})
+@op(tags={"churn/step": "swap", **step_tags(SWAP_TASK_CPU, SWAP_TASK_MEMORY)})
 def swap_week(
     context: OpExecutionContext, staged: list[StagedShard], warehouse: WarehouseResource
 ) -> None:
@@ -218,21 +235,31 @@ def swap_week(
     )
 
 
-@job(
-    partitions_def=weekly_partitions,
-    executor_def=multiprocess_executor.configured({"max_concurrent": DEFAULT_SHARDS}),
-    tags={
-        "churn/job": "scoring",  # the run queue never runs it next to weekly_scoring_job
-        "churn/executor": "multiprocess",
-        # Task size under the ECS run launcher (deploy/dagster/dagster.ecs.yaml): 4 vCPU,
-        # 16 GiB for DEFAULT_SHARDS concurrent shard processes; ignored by other launchers.
-        "ecs/cpu": "4096",
-        "ecs/memory": "16384",
-    },
-    description="Score a very large week in hash shards of customer_id (K configurable), each "
-    "shard retried on its own, then publish the whole week in one transaction. Same rows as "
-    "churn_scores (identical checksum); use it when one process cannot score the base in time.",
-)
-def sharded_scoring_job() -> None:
-    """plan → score_shard × K (dynamic, retried per shard) → swap."""
-    swap_week(plan_shards().map(score_shard).collect())
+def build_sharded_scoring_job(executor: ExecutorKind = "multiprocess") -> JobDefinition:
+    """``sharded_scoring_job`` with its steps run by ``executor`` (same ops, same graph)."""
+
+    @job(
+        name="sharded_scoring_job",
+        partitions_def=weekly_partitions,
+        executor_def=shard_executor(executor),
+        tags={
+            "churn/job": "scoring",  # the run queue never runs it next to weekly_scoring_job
+            "churn/executor": executor,
+            # Run task size under the ECS run launcher (deploy/dagster/dagster.ecs.yaml):
+            # multiprocess hosts DEFAULT_SHARDS shard processes, the ECS executor's run task
+            # only launches step tasks; ignored by other launchers.
+            **RUN_TASK_TAGS[executor],
+        },
+        description="Score a very large week in hash shards of customer_id (K configurable), "
+        "each shard retried on its own, then publish the whole week in one transaction. Same "
+        "rows as churn_scores (identical checksum); use it when one process cannot score the "
+        f"base in time. Steps run by the {executor} executor (CHURN_SHARD_EXECUTOR).",
+    )
+    def sharded_scoring_job() -> None:
+        """plan → score_shard × K (dynamic, retried per shard) → swap."""
+        swap_week(plan_shards().map(score_shard).collect())
+
+    return sharded_scoring_job
+
+
+sharded_scoring_job = build_sharded_scoring_job(shard_executor_kind())

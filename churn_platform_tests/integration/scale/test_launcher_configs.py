@@ -1,7 +1,8 @@
 """The documented alternative Dagster instances (Docker and ECS run launchers) stay valid.
 
-``dagster-docker`` and ``dagster-aws`` are NOT installed (not dependencies of this project), so
-their launcher classes cannot validate their own config here. What is checked offline:
+``dagster-docker`` is NOT installed, so its launcher class cannot validate its own config here;
+``dagster-aws`` is (the ECS step executor needs it) and validates the ECS file with its own schema.
+What is checked offline:
 Dagster's instance schema accepts each file (the launcher as module/class/config), every
 section other than ``run_launcher`` is identical to the active deploy/dagster/dagster.yaml,
 the launcher config uses only keys those launchers document, and every environment variable
@@ -107,7 +108,19 @@ def test_ecs_launcher_per_run_resources() -> None:
     assert int(tags["ecs/memory"]) > int(resources["memory"])
 
 
-def test_launcher_packages_are_not_dependencies() -> None:
-    """Documents the state the files describe: neither launcher package is installed."""
+def test_launcher_packages() -> None:
+    """dagster-docker is not installed; dagster-aws is (the ``aws`` extra and the dev group:
+    the ECS step executor of sharded_scoring_job), so its launcher validates its own config."""
     assert importlib.util.find_spec("dagster_docker") is None
-    assert importlib.util.find_spec("dagster_aws") is None
+    assert importlib.util.find_spec("dagster_aws") is not None
+
+
+def test_ecs_launcher_config_validates_against_its_own_class() -> None:
+    from dagster._config import process_config
+    from dagster_aws.ecs import EcsRunLauncher
+
+    settings = _load("dagster.ecs.yaml")["run_launcher"]["config"]
+    result = process_config(EcsRunLauncher.config_type(), settings)
+    assert result.success, [e.message for e in result.errors or []]
+    typo = process_config(EcsRunLauncher.config_type(), {**settings, "run_resource": {}})
+    assert not typo.success
