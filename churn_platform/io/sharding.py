@@ -85,6 +85,46 @@ def shard_of(customer_ids: np.ndarray | pd.Series | Sequence[int], shards: int) 
     return (z % np.uint64(shards)).astype(np.int32)
 
 
+_U64 = 2**64
+
+
+def _unsigned(expr: str) -> str:
+    return f"((({expr})::numeric + {_U64}) % {_U64})"
+
+
+def _signed(expr: str) -> str:
+    return f"(case when ({expr}) >= {2**63} then ({expr}) - {_U64} else ({expr}) end)::bigint"
+
+
+def _xor_shift(col: str, bits: int) -> str:
+    # logical right shift of a signed bigint: arithmetic shift, then mask off the sign bits
+    return f"({col} # (({col} >> {bits}) & {(1 << (64 - bits)) - 1}::bigint))"
+
+
+def shard_sql(id_sql: str, shards: int) -> str:
+    """PostgreSQL scalar expression of :func:`shard_of` for the bigint id ``id_sql``.
+
+    Bit-for-bit the same splitmix64 as :func:`shard_of`, so a source can push a shard filter
+    into its query (``WHERE <shard_sql(id)> = :shard``) and read only its slice. PostgreSQL's
+    bigint arithmetic raises on overflow, so the wrapping multiplications are done in
+    ``numeric`` modulo 2^64 and the xor-shifts on the two's-complement bigint (``#``; ``>>`` is
+    arithmetic, so the shifted-in sign bits are masked off). ``id_sql`` is SQL text the caller
+    controls (a quoted column reference), never user input; it is evaluated once.
+    """
+    if shards < 1:
+        raise ValueError(f"the number of shards must be at least 1, got {shards}")
+    step1 = _signed(f"({_unsigned(id_sql)} + {0x9E3779B97F4A7C15}) % {_U64}")
+    step2 = _signed(f"({_unsigned(_xor_shift('s1.v', 30))} * {0xBF58476D1CE4E5B9}) % {_U64}")
+    step3 = _signed(f"({_unsigned(_xor_shift('s2.v', 27))} * {0x94D049BB133111EB}) % {_U64}")
+    final = _unsigned(_xor_shift("s3.v", 31))
+    # shards is an int and id_sql is the caller's column reference: nothing user-typed is spliced
+    return (
+        f"(select ({final} % {int(shards)})::int from (select {step1} as v) s1"  # noqa: S608
+        f" cross join lateral (select {step2} as v) s2"
+        f" cross join lateral (select {step3} as v) s3)"
+    )
+
+
 def shard_slice(features: pd.DataFrame, id_column: str, shard: int, shards: int) -> pd.DataFrame:
     """The customers of ``features`` that belong to ``shard`` (of ``shards``)."""
     if not 0 <= shard < shards:
