@@ -141,6 +141,10 @@ _SECRET_PARAM = re.compile(
 )
 _SLACK_HOOK = re.compile(r"(?P<prefix>hooks\.slack\.com/(?:services|workflows|triggers)/)[^\s'\"]+")
 _MIN_SECRET_CHARS = 4  # shorter env values ("1", "no") would mask unrelated text
+# A URL user with no password is masked everywhere only when it looks like a token: plain user
+# names ("postgres", "mlflow") would otherwise be masked in every message of the process. Inside
+# a URL the whole userinfo is masked whatever its length (``_mask_userinfo``).
+_MIN_TOKEN_USER_CHARS = 16
 
 
 def _mask_userinfo(match: re.Match[str]) -> str:
@@ -171,9 +175,10 @@ def _env_secrets() -> list[str]:
             user, password = parts.username, parts.password
         except ValueError:
             continue
-        for part in (password, user if password is None else None):
-            if part and len(part) >= _MIN_SECRET_CHARS:
-                values += [part, unquote(part)]
+        if password and len(password) >= _MIN_SECRET_CHARS:
+            values += [password, unquote(password)]
+        elif password is None and user and len(user) >= _MIN_TOKEN_USER_CHARS:
+            values += [user, unquote(user)]
     return values
 
 

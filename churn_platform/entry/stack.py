@@ -38,7 +38,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from churn_platform.errors import ChurnPlatformError
-from churn_platform.io.embedded import database_url, ensure_database
+from churn_platform.io.embedded import database_url, drop_databases, ensure_database
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY_DAGSTER_YAML = REPO_ROOT / "deploy" / "dagster" / "dagster.yaml"
@@ -344,15 +344,9 @@ def stack_down(home: Path, *, purge: bool = False, grace: float = 10.0) -> list[
         with contextlib.suppress(ChildProcessError):
             os.waitpid(stack.pids[name], 0)
     if purge:
-        engine = sa.create_engine(stack.admin_url, isolation_level="AUTOCOMMIT")
-        try:
-            with engine.connect() as conn:
-                for db in ("churn", "mlflow", "dagster"):
-                    conn.execute(
-                        sa.text(f'DROP DATABASE IF EXISTS "{stack.prefix}_{db}" WITH (FORCE)')
-                    )
-        finally:
-            engine.dispose()
+        drop_databases(
+            stack.admin_url, tuple(f"{stack.prefix}_{db}" for db in ("churn", "mlflow", "dagster"))
+        )
         shutil.rmtree(home, ignore_errors=True)
     else:
         (home / "stack.json").unlink(missing_ok=True)

@@ -50,17 +50,23 @@ def ensure_database(admin_uri: str, name: str) -> None:
         engine.dispose()
 
 
-def reset_databases(admin_uri: str, names: tuple[str, ...] = APP_DATABASES) -> None:
-    """Drop and recreate ``names`` (open connections are terminated): a fresh demo state.
-
-    Only ever called on the embedded server the demo owns, never on a configured database.
-    """
+def drop_databases(admin_uri: str, names: tuple[str, ...]) -> None:
+    """Drop ``names`` if they exist, terminating open connections (identifiers quoted)."""
     engine = sa.create_engine(admin_uri, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
             for name in names:
                 quoted = conn.dialect.identifier_preparer.quote(name)
                 conn.execute(sa.text(f"DROP DATABASE IF EXISTS {quoted} WITH (FORCE)"))
-                conn.execute(sa.text(f"CREATE DATABASE {quoted}"))
     finally:
         engine.dispose()
+
+
+def reset_databases(admin_uri: str, names: tuple[str, ...] = APP_DATABASES) -> None:
+    """Drop and recreate ``names`` (open connections are terminated): a fresh demo state.
+
+    Only ever called on the embedded server the demo owns, never on a configured database.
+    """
+    drop_databases(admin_uri, names)
+    for name in names:
+        ensure_database(admin_uri, name)

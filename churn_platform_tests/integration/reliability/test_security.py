@@ -312,6 +312,7 @@ def test_hostile_schema_and_model_names_are_stored_as_data(victim: sa.Engine, pg
 # quoted by the dialect's preparer and the statement takes no bind parameters.
 REVIEWED_DYNAMIC_SQL = {
     ("io/embedded.py", "CREATE DATABASE"),  # identifier_preparer.quote(name)
+    ("io/embedded.py", "DROP DATABASE"),  # identifier_preparer.quote(name)
     # identifiers only, each quoted by identifier_preparer.quote_identifier; values are binds
     ("io/partitions.py", "template.format(**quoted)"),
 }
