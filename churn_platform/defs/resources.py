@@ -33,6 +33,7 @@ from churn_platform.io.notify import LogNotifier, Notifier, SlackWebhookNotifier
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import ModelRegistry
 from churn_platform.io.results import AliasHistory, CustomerKeys, DriftStore, EvaluationStore
+from churn_platform.io.sharding import shard_slice
 from churn_platform.settings import Settings
 
 _SCHEMA_READY: set[tuple[str, str, tuple[int, ...]]] = set()
@@ -271,6 +272,15 @@ class DataSourceResource(ConfigurableResource):
     def features_for_week(self, week: date) -> pd.DataFrame:
         """Snapshot of the customers active on ``week`` (validated by the caller)."""
         return self.source().features_for_week(week)
+
+    def features_for_shard(self, week: date, shard: int, shards: int) -> pd.DataFrame:
+        """One shard's customers of ``week``: read as a slice where the source can push the
+        shard filter down (``ConfiguredSource.features_for_shard``), else the week, sliced."""
+        source = self.source()
+        read_shard = getattr(source, "features_for_shard", None)
+        if read_shard is not None:
+            return read_shard(week, shard, shards)
+        return shard_slice(source.features_for_week(week), "customer_id", shard, shards)
 
     def text_keys(self, week: date) -> pd.DataFrame | None:
         """Text customer ids of ``week`` and their keys (None: the source has integer ids)."""

@@ -53,6 +53,7 @@ from churn_platform.errors import (
     StorageError,
 )
 from churn_platform.io.db import connect_args_for
+from churn_platform.io.sharding import shard_slice, shard_sql
 
 __all__ = ["ConfiguredSource", "load_weekly_config", "readonly_query"]
 
@@ -298,6 +299,50 @@ class ConfiguredSource:
         text = keys["source_id"] != keys["customer_id"].astype(str)
         self._keys[week] = keys[text.to_numpy()].reset_index(drop=True)
         return frame, keys
+
+    def features_for_shard(self, week: date, shard: int, shards: int) -> pd.DataFrame:
+        """The customers of ``week`` whose ``customer_id`` falls in ``shard`` of ``shards``
+        (:func:`churn_platform.io.sharding.shard_of`), mapped like :meth:`features_for_week`.
+
+        PostgreSQL tables with integer ids read only the slice: the shard hash runs in the
+        ``WHERE`` clause (:func:`~churn_platform.io.sharding.shard_sql`, bit-identical to the
+        Python hash). Text ids (hashed to integer keys after the read), ``:week`` queries, CSV
+        and Parquet (a row filter cannot express the hash) read the week and keep the slice.
+        """
+        if not 0 <= shard < shards:
+            raise ValueError(f"shard must be in 0..{shards - 1}, got {shard}")
+        spec = self.config.snapshots
+        pushdown = (
+            self._snap_pg is not None
+            and not self._is_query_with_week()
+            and spec.week_column is not None
+            and self.text_keys(self.reference_week()).empty
+        )
+        if not pushdown:
+            frame = self.features_for_week(week)
+            return shard_slice(frame, "customer_id", shard, shards)
+        pg = self._snap_pg
+        assert pg is not None and spec.week_column is not None
+        lo, hi = self._week_bounds(week)
+        col = sa.cast(sa.column(_quoted(spec.week_column)), sa.Date)
+        id_sql = '"' + spec.id.replace('"', '""') + '"'  # a quoted identifier, never a value
+        stmt: Any = (
+            sa.select(sa.literal_column("*"))
+            .select_from(pg.source())
+            .where(
+                col >= sa.bindparam("lo", type_=sa.Date),
+                col < sa.bindparam("hi", type_=sa.Date),
+                sa.literal_column(shard_sql(id_sql, shards)) == sa.bindparam("shard"),
+            )
+        )
+        raw = pg.read(stmt, {"lo": lo, "hi": hi, "shard": shard})
+        if raw.empty:
+            raise EmptyPartitionError(
+                f"{self.origin}: shard {shard}/{shards} of week {week.isoformat()} has no "
+                "customer rows"
+            )
+        frame, _ = map_snapshot(raw, spec, self.reference(), origin=self.origin, week=week)
+        return frame
 
     def text_keys(self, week: date) -> pd.DataFrame:
         """Keys of the week's text ids (``customer_id``, ``source_id``), empty for integer ids;

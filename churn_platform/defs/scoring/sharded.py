@@ -59,7 +59,7 @@ from churn_platform.defs.scoring.shard_executor import (
 )
 from churn_platform.errors import DataContractError, ModelNotFoundError
 from churn_platform.io.registry import PRODUCTION
-from churn_platform.io.sharding import ShardStager, ShardTask, StagedShard, shard_slice
+from churn_platform.io.sharding import ShardStager, ShardTask, StagedShard
 
 
 class ShardedScoringConfig(Config):
@@ -175,9 +175,13 @@ def score_shard(
             allow_retries=False,
         )
     contract = data_source.contract()
-    features = _week_features(data_source, context)
-    part = shard_slice(features, contract.id_column, task.shard, task.shards)
-    del features
+    try:  # only this shard's customers: pushed into the source's query where it can
+        part = contract.validate(
+            data_source.features_for_shard(task.scoring_week, task.shard, task.shards),
+            with_target=False,
+        )
+    except DataContractError as exc:  # the same input fails again: do not retry
+        raise Failure(description=str(exc), allow_retries=False) from exc
     stager = _stager(warehouse)
     try:
         staged = stage_shard(

@@ -265,3 +265,32 @@ def test_a_source_url_with_a_bad_port_is_named(
     message = str(info.value)
     assert "'SOURCE_DB_URL' does not hold a valid database URL" in message, message
     assert "s3cr3tpw" not in message
+
+
+def test_postgres_shard_reads_partition_the_week(tmp_path: Path, pg_tables: Any) -> None:
+    """Each shard read selects only its slice in SQL; the shards together are the week."""
+    from churn_platform.io.sharding import shard_of
+
+    snap_table, event_table, _ = pg_tables
+    cfg = write_config(
+        tmp_path,
+        {"kind": "postgres", "table": snap_table, "url_env": "SOURCE_DB_URL"},
+        {"kind": "postgres", "table": event_table, "url_env": "SOURCE_DB_URL"},
+    )
+    source = ConfiguredSource(load_weekly_config(cfg))
+    week, shards = WEEKS[6], 3
+    full = source.features_for_week(week)
+
+    def whole_week(_: Any) -> pd.DataFrame:
+        raise AssertionError("a shard read the whole week instead of its slice")
+
+    source.features_for_week = whole_week  # type: ignore[method-assign]
+    parts = [source.features_for_shard(week, shard, shards) for shard in range(shards)]
+    for shard, part in enumerate(parts):
+        assert 0 < len(part) < len(full)
+        assert (shard_of(part["customer_id"], shards) == shard).all()
+    union = pd.concat(parts).sort_values("customer_id").reset_index(drop=True)
+    want = full.sort_values("customer_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(union, want, check_categorical=False)
+    with pytest.raises(ValueError, match="shard"):
+        source.features_for_shard(week, 3, shards)
