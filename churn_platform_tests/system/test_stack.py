@@ -56,7 +56,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     home = tmp_path_factory.mktemp("stack")
     config = {
         "data_source": {
-            "sim_customers": 1_500,
+            "sim_customers": 3_000,  # 1,500 left the retrain 49 events, under the 50 needed
             "sim_seed": 11,
             "sim_start_week": START.isoformat(),
             "sim_feature_drift_week": M0.isoformat(),
