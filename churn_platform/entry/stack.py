@@ -115,6 +115,9 @@ class Stack:
             "DAGSTER_CODE_HOST": "127.0.0.1",
             "DATABASE_URL": self.db_url("churn"),
             "MLFLOW_TRACKING_URI": self.mlflow_url,
+            # the registry too: an inherited MLFLOW_REGISTRY_URI would send model loads to
+            # another store while tracking goes to the stack's server
+            "MLFLOW_REGISTRY_URI": self.mlflow_url,
             "CHURN_ARTIFACT_ROOT": f"s3://{BUCKET}/platform",
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
             "PYTHONUNBUFFERED": "1",
