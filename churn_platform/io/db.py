@@ -466,6 +466,13 @@ def url_of(target: DatabaseLike) -> str:
     return target
 
 
+def adbc_uri(sqlalchemy_url: str | sa.URL, application_name: str) -> str:
+    """libpq URI for an ADBC connection, tagged with ``application_name`` so its sessions can
+    be found in ``pg_stat_activity``."""
+    uri = libpq_url(sqlalchemy_url)
+    return f"{uri}{'&' if '?' in uri else '?'}application_name={application_name}"
+
+
 def libpq_url(sqlalchemy_url: str | sa.URL) -> str:
     """Turn a SQLAlchemy URL (``postgresql+psycopg2://...``) into a libpq URI for ADBC/psycopg.
 

@@ -37,10 +37,10 @@ from churn_platform.io.db import (
     DEFAULT_SCHEMA,
     DatabaseLike,
     Tables,
+    adbc_uri,
     describe_url,
     engine_of,
     ensure_schema,
-    libpq_url,
     url_of,
 )
 from churn_platform.io.partitions import ensure_week_partition
@@ -154,9 +154,7 @@ class PredictionsRepository:
         self.arrow_schema = arrow_schema(self.table)
         self.columns: list[str] = [c.name for c in self.table.columns]
         self.backend_pid: int | None = None
-        uri = libpq_url(url)
-        sep = "&" if "?" in uri else "?"
-        self._adbc_uri = f"{uri}{sep}application_name={APPLICATION_NAME}"
+        self._adbc_uri = adbc_uri(url, APPLICATION_NAME)
 
     # ------------------------------------------------------------------ writes
 

@@ -40,9 +40,9 @@ from churn_platform.io.db import (
     DEFAULT_HORIZONS,
     DEFAULT_SCHEMA,
     DatabaseLike,
+    adbc_uri,
     describe_url,
     engine_of,
-    libpq_url,
     tables_for,
     url_of,
 )
@@ -275,8 +275,7 @@ class ShardStager:
         self.tables = ensure_staging(self.engine, schema, horizons)
         self.staging_schema = arrow_schema(self.tables.staging)
         self.live_schema = arrow_schema(self.tables.predictions)
-        uri = libpq_url(url)
-        self._adbc_uri = f"{uri}{'&' if '?' in uri else '?'}application_name={APPLICATION_NAME}"
+        self._adbc_uri = adbc_uri(url, APPLICATION_NAME)
 
     # ------------------------------------------------------------------ plan
 
