@@ -18,14 +18,19 @@ Two choices keep the picture honest and cheap (see DESIGN.md, "Evidently" and "D
   side (default 5,000), so a 1M-row week renders in about a second and re-rendering the same
   week gives the same verdicts.
 
-**One verdict.** Evidently's page has its own headline ("Dataset Drift is detected" when half
-the columns have p below their threshold) that knows nothing of the gate's effect-size condition:
-on a large week a negligible shift is "detected" while the gate, rightly, finds no breach. When
-the caller passes the gate's results (``gate_verdict``), the page opens with the *platform's*
-verdict, "Platform drift verdict: N of M columns breached (p < alpha AND effect >= min)", and a
-per-column table (test, p-value, effect, breached) taken from those results, above Evidently's
-panels, which are labelled as sample detail without the effect-size condition. Evidently's
-per-column p threshold is set to the gate's ``alpha`` so its p-value flags use the same level.
+**One verdict.** Evidently's page has its own verdicts (a per-column "drift detected" and a
+dataset headline, "Dataset Drift is detected", when a share of the columns drifted) that, left to
+themselves, test a sample with p-values only and know nothing of the gate's effect-size
+condition: on a large week a negligible shift would be "detected" while the gate, rightly, finds
+no breach. When the caller passes the gate's results (``gate_verdict``), Evidently is configured
+to state the gate's verdict and nothing else: every column is tested with the registered
+``platform_gate`` stattest, which returns the gate's effect (KS D or PSI, on all rows) as the drift
+score and the gate's breach as "drifted"; the per-column threshold shown is the gate's minimum
+effect; and the dataset share is set so that "Dataset Drift is detected" exactly when at least one
+column breached. The page also opens with the platform's headline and per-column table (test,
+p-value, effect, breached) above Evidently's panels (histograms and category shares, which are
+drawn from the sample). Without ``gate_verdict`` the pinned KS / chi-square p-value tests are
+used, with the gate's ``alpha`` as threshold when ``thresholds`` is given.
 
 The Evidently 0.7 "new" API is used (``evidently.Report`` / ``Dataset`` / ``DataDefinition``
 with ``evidently.presets.DataDriftPreset``): it accepts ``num_method``/``cat_method`` directly,
@@ -35,9 +40,12 @@ so the legacy ``evidently.legacy`` API is not needed.
 from __future__ import annotations
 
 import html
+import math
 import re
+import threading
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +63,15 @@ CAT_METHOD = "chisquare"
 DEFAULT_SAMPLE_ROWS = 5000
 
 _ROOT_DIV = re.compile(r'<div id="root_[A-Za-z0-9_]+">')
+
+#: Name of the Evidently stattest that reports the gate's verdict (see "One verdict").
+GATE_METHOD = "platform_gate"
+#: The gate's results of the report being rendered in this thread/context, by column.
+_GATE_RESULTS: ContextVar[Mapping[str, FeatureDrift] | None] = ContextVar(
+    "platform_gate_results", default=None
+)
+_registered = threading.Lock()
+_gate_registered = False
 
 
 class DriftReportInputError(DataContractError, ValueError):
@@ -140,7 +157,16 @@ def render_drift_report(
     )
 
     alpha = thresholds.alpha if thresholds is not None else None
-    snapshot = _run_evidently(ref_sample, cur_sample, numeric_cols, categorical_cols, alpha)
+    gate = _gate_by_column(gate_verdict, columns) if gate_verdict is not None else None
+    snapshot = _run_evidently(
+        ref_sample,
+        cur_sample,
+        numeric_cols,
+        categorical_cols,
+        alpha,
+        gate=gate,
+        thresholds=thresholds or DriftThresholds(),
+    )
     per_column, share_drifted = _read_verdict(snapshot.dict(), columns)
     drifted = tuple(c for c in columns if per_column[c]["drifted"])
 
@@ -153,8 +179,8 @@ def render_drift_report(
     page = _with_title(snapshot.get_html_str(as_iframe=False), title, section)
     summary: dict[str, Any] = {
         "title": title,
-        "num_method": NUM_METHOD,
-        "cat_method": CAT_METHOD,
+        "num_method": GATE_METHOD if gate is not None else NUM_METHOD,
+        "cat_method": GATE_METHOD if gate is not None else CAT_METHOD,
         "sample_rows": sample_rows,
         "seed": seed,
         "n_reference_total": len(reference),
@@ -240,30 +266,100 @@ def _prepare(
     return pd.DataFrame(out)
 
 
+def _gate_by_column(
+    results: Sequence[FeatureDrift], columns: list[str]
+) -> dict[str, FeatureDrift]:
+    """The gate's results by column; every reported column must have one."""
+    by_column = {r.column: r for r in results}
+    missing = [c for c in columns if c not in by_column]
+    if missing:
+        raise DriftReportInputError(
+            f"drift report: the gate's verdict has no result for column(s) {missing}; "
+            "pass the results of the same columns the report shows"
+        )
+    return by_column
+
+
+def _gate_stattest(
+    reference: pd.Series, current: pd.Series, feature_type: object, threshold: float
+) -> tuple[float, bool]:
+    """Evidently stattest that reports the gate's verdict for the column it is called on.
+
+    The samples Evidently passes are not tested again: the gate tested all rows. The drift
+    score is the gate's effect (KS D or PSI; a level never seen in training, whose PSI is
+    unbounded, shows as 1e6) and "drifted" is the gate's breach.
+    """
+    results = _GATE_RESULTS.get()
+    column = str(reference.name)
+    if results is None or column not in results:
+        raise RuntimeError(f"no platform gate verdict for column {column!r} in this report")
+    r = results[column]
+    effect = r.effect if math.isfinite(r.effect) else (1e6 if r.effect > 0 else 0.0)
+    return float(effect), bool(r.breached)
+
+
+def _register_gate_stattest() -> None:
+    """Register :data:`GATE_METHOD` with Evidently once per process."""
+    global _gate_registered
+    with _registered:
+        if _gate_registered:
+            return
+        from evidently.legacy.calculations.stattests.registry import (
+            StatTest,
+            register_stattest,
+        )
+        from evidently.legacy.core import ColumnType
+
+        register_stattest(
+            StatTest(
+                name=GATE_METHOD,
+                display_name="platform gate (p < alpha AND effect >= threshold, all rows)",
+                allowed_feature_types=[ColumnType.Numerical, ColumnType.Categorical],
+            ),
+            default_impl=_gate_stattest,
+        )
+        _gate_registered = True
+
+
 def _run_evidently(
     reference: pd.DataFrame,
     current: pd.DataFrame,
     numeric: list[str],
     categorical: list[str],
     alpha: float | None = None,
+    *,
+    gate: Mapping[str, FeatureDrift] | None = None,
+    thresholds: DriftThresholds | None = None,
 ) -> Any:
-    """Run the DataDriftPreset with pinned tests (p threshold ``alpha`` when given)."""
+    """Run the DataDriftPreset: with the gate's verdict when ``gate`` is given, else with the
+    pinned p-value tests (threshold ``alpha`` when given)."""
     from evidently import DataDefinition, Dataset, Report
     from evidently.presets import DataDriftPreset
 
     definition = DataDefinition(numerical_columns=numeric, categorical_columns=categorical)
-    report = Report(
-        [
-            DataDriftPreset(
-                columns=numeric + categorical,
-                num_method=NUM_METHOD,
-                cat_method=CAT_METHOD,
-                threshold=alpha,
-            )
-        ],
-        # include_tests makes Evidently attach its per-column pass/fail verdict to the result.
-        include_tests=True,
-    )
+    if gate is not None:
+        _register_gate_stattest()
+        limits = thresholds or DriftThresholds()
+        preset = DataDriftPreset(
+            columns=numeric + categorical,
+            method=GATE_METHOD,
+            per_column_threshold={
+                **{c: limits.min_ks for c in numeric},
+                **{c: limits.min_psi for c in categorical},
+            },
+            # "Dataset Drift is detected" exactly when at least one column breached
+            drift_share=0.5 / len(numeric + categorical),
+        )
+    else:
+        preset = DataDriftPreset(
+            columns=numeric + categorical,
+            num_method=NUM_METHOD,
+            cat_method=CAT_METHOD,
+            threshold=alpha,
+        )
+    # include_tests makes Evidently attach its per-column pass/fail verdict to the result.
+    report = Report([preset], include_tests=True)
+    token = _GATE_RESULTS.set(gate)
     with warnings.catch_warnings():
         # A category level seen only this week (a new plan, a new channel) has zero expected
         # count in the reference, so scipy's chi-square divides by zero and warns before
@@ -282,10 +378,13 @@ def _run_evidently(
         warnings.filterwarnings(
             "ignore", message="Exact ks_2samp calculation not possible", category=RuntimeWarning
         )
-        return report.run(
-            Dataset.from_pandas(current, data_definition=definition),
-            Dataset.from_pandas(reference, data_definition=definition),
-        )
+        try:
+            return report.run(
+                Dataset.from_pandas(current, data_definition=definition),
+                Dataset.from_pandas(reference, data_definition=definition),
+            )
+        finally:
+            _GATE_RESULTS.reset(token)
 
 
 def _read_verdict(
@@ -378,10 +477,10 @@ def _platform_verdict(
         f"<th {cell}>test</th><th {cell}>p-value</th><th {cell}>effect</th>"
         f"<th {cell}>verdict</th><th {cell}>rows (reference / week)</th></tr>"
         f"{rows}</table>\n"
-        "<p>Below: Evidently's panels, computed on a sample of "
-        f"{n_ref:,} reference and {n_cur:,} current customers with p-value tests only (no "
-        "effect-size condition). Their &ldquo;drift detected&rdquo; labels are sample "
-        "detail, not the platform's verdict.</p>\n"
+        "<p>Below: Evidently's panels. Their drift verdicts and scores are the gate's (method "
+        "&ldquo;platform gate&rdquo;: score = effect, threshold = minimum effect); the "
+        f"distributions are drawn from a sample of {n_ref:,} reference and {n_cur:,} current "
+        "customers.</p>\n"
         "</section>\n"
     )
     summary = {

@@ -221,16 +221,27 @@ def test_headline_is_the_gates_verdict_where_evidentlys_p_value_flags_a_tiny_shi
         gate_verdict=gate,
         title="tiny shift",
     )
-    # Evidently's own test does flag it (so the two would contradict without the headline) ...
-    assert "tenure_days" in result.drifted_columns
-    assert result.summary["columns"]["tenure_days"]["threshold"] == thresholds.alpha
+    # Evidently's own p-value test on its sample does flag it: left alone, the page would
+    # say "drift" where the gate finds none ...
+    unconfigured = render_drift_report(
+        reference, week, numeric=NUMERIC, categorical=CATEGORICAL, thresholds=thresholds
+    )
+    assert "tenure_days" in unconfigured.drifted_columns
     tenure = next(r for r in gate if r.column == "tenure_days")
     assert tenure.p_value < thresholds.alpha and 0.03 < tenure.effect < thresholds.min_ks
+    # ... configured with the gate's verdict, Evidently's own verdicts are the gate's: no column
+    # drifted, no "Dataset Drift is detected", the drift score is the gate's effect.
+    assert result.drifted_columns == () and result.share_drifted == 0.0
+    column = result.summary["columns"]["tenure_days"]
+    assert column["method"] == "platform_gate"
+    assert column["p_value"] == pytest.approx(tenure.effect)  # Evidently's "drift score"
+    assert column["threshold"] == thresholds.min_ks
     # ... but the page's headline and the summary are the gate's verdict: no breach.
     assert not any(r.breached for r in gate)
     verdict = result.summary["platform_verdict"]
     assert verdict["n_breached"] == 0 and verdict["n_columns"] == 6
     page = result.html.decode("utf-8")
+    assert "Dataset Drift is detected" not in page
     headline = "Platform drift verdict: 0 of 6 columns breached (no breach)"
     assert verdict["headline"] == headline
     assert headline in page
@@ -253,3 +264,14 @@ def test_headline_names_the_breached_columns(
     headline = result.summary["platform_verdict"]["headline"]
     assert headline.startswith("Platform drift verdict: 2 of 6 columns breached (BREACH: ")
     assert headline in result.html.decode("utf-8")
+    # Evidently states the same verdict: exactly the breached columns, dataset drift detected.
+    assert sorted(result.drifted_columns) == breached
+    assert "Dataset Drift is detected" in result.html.decode("utf-8")
+
+
+def test_gate_verdict_must_cover_every_reported_column(reference: pd.DataFrame) -> None:
+    gate = feature_drift(_plain(reference), _plain(reference), NUMERIC, ["plan"], DriftThresholds())
+    with pytest.raises(DriftReportInputError, match=r"no result for column\(s\) \['region'\]"):
+        render_drift_report(
+            reference, reference, numeric=NUMERIC, categorical=CATEGORICAL, gate_verdict=gate
+        )
