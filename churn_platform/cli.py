@@ -416,7 +416,7 @@ def rollback(
 @app.command()
 @user_errors
 def demo(
-    weeks: Annotated[int, typer.Option(help="weeks of history to simulate and score")] = 20,
+    weeks: Annotated[int, typer.Option(help="weeks of history to simulate and score")] = 30,
     n_customers: Annotated[int, typer.Option(help="customers in the simulated base")] = 20_000,
     seed: int = 0,
     fresh: Annotated[

@@ -116,6 +116,11 @@ class Settings:
         return (self.home / "artifacts").resolve()
 
     @property
+    def reference_cache_dir(self) -> Path:
+        """Training references downloaded from MLflow, kept for every process of this machine."""
+        return (self.home / "cache" / "reference").resolve()
+
+    @property
     def embedded_pg_dir(self) -> Path:
         return (self.home / "pgdata").resolve()
 

@@ -9,9 +9,11 @@ registry, later calls in the same process get it from memory.
 
 The cache is small (the last :data:`MAX_ENTRIES` runs: production and a challenger fit with room
 to spare) and thread-safe. Callers get copies, so a monitor that adds a column cannot change
-what the next one sees. With Dagster's multiprocess executor every step is its own process, so
-there the cache saves the repeated reads within a step and across steps of an in-process run
-(the demo, the weekly-loop driver, tests); the artifacts themselves are only read from MLflow.
+what the next one sees. With Dagster's multiprocess executor every step is its own process;
+below this memory layer the registry keeps a disk copy per machine
+(:class:`churn_platform.io.reference_cache.ReferenceDiskCache`, under
+``$CHURN_HOME/cache/reference``), so the artifacts are downloaded from MLflow once per machine
+and run, and each step process only reads a local Parquet file.
 """
 
 from __future__ import annotations

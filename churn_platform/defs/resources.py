@@ -31,6 +31,7 @@ from churn_platform.io.insights_store import InsightsStore
 from churn_platform.io.ledger import RetrainLedger
 from churn_platform.io.notify import LogNotifier, Notifier, SlackWebhookNotifier
 from churn_platform.io.predictions import PredictionsRepository
+from churn_platform.io.reference_cache import ReferenceDiskCache
 from churn_platform.io.registry import ModelRegistry
 from churn_platform.io.results import AliasHistory, CustomerKeys, DriftStore, EvaluationStore
 from churn_platform.io.sharding import shard_slice
@@ -109,6 +110,9 @@ class MlflowResource(ConfigurableResource):
     model_name: str = "churn_model"
     experiment_name: str = "churn_platform"
     artifact_location: str | None = None
+    #: Local folder where training references are kept once downloaded (shared by the step
+    #: processes of this machine); None reads them from MLflow every time.
+    reference_cache_dir: str | None = None
 
     def resolved_tracking_uri(self) -> str:
         if not self.tracking_uri:
@@ -126,6 +130,9 @@ class MlflowResource(ConfigurableResource):
             experiment_name=self.experiment_name,
             artifact_location=self.artifact_location,
             alias_history=warehouse.alias_history() if warehouse is not None else None,
+            reference_cache=(
+                ReferenceDiskCache(self.reference_cache_dir) if self.reference_cache_dir else None
+            ),
         )
 
 
@@ -341,6 +348,7 @@ def build_resources(
             tracking_uri=value("MLFLOW_TRACKING_URI", s.mlflow_tracking_uri),
             model_name=s.model_name,
             artifact_location=value("CHURN_MLFLOW_ARTIFACT_ROOT", s.mlflow_artifact_root),
+            reference_cache_dir=str(s.reference_cache_dir),
         ),
         "artifacts": artifacts,
         "data_source": DataSourceResource(config_path=value("CHURN_DATA_CONFIG", s.data_config)),

@@ -13,8 +13,11 @@ waits ``DRIFT_LEARN_WEEKS`` weeks so the retrain can learn from outcomes observe
 (training stacks recent weekly cohorts, each censored at the as-of date); the gate compares the
 challenger with production on the same held-out customers (paired bootstrap interval); the
 challenger is approved; and at the end the version trained after the drift is compared with the
-one it replaced on the same post-drift customers. The only shortcut is the approval: the demo
-approves its own challengers and says so in the promotion ledger.
+one it replaced on the same post-drift customers. Calibration is watched all along: the check
+fires for the old version's cohorts once their 30-day window sees the changed world, and clears
+for the retrained version's (the default 30 weeks are what it takes: the retrain scores from
+week 16 and a cohort is evaluated 13 weeks after it was scored). The only shortcut is the
+approval: the demo approves its own challengers and says so in the promotion ledger.
 """
 
 from __future__ import annotations
@@ -54,6 +57,12 @@ def quiet_libraries() -> None:
     logging.getLogger("mlflow").setLevel(logging.ERROR)
     warnings.filterwarnings("ignore", message=".*Hint: Inferred schema contains integer.*")
     warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")  # pgserver, harmless
+    # Dagster flags APIs we use on purpose (partitioned asset checks, nonexistent upstream
+    # partitions of the label-lag mapping) on every definitions load; the demo knows.
+    from dagster import BetaWarning, PreviewWarning
+
+    warnings.filterwarnings("ignore", category=BetaWarning)
+    warnings.filterwarnings("ignore", category=PreviewWarning)
 
 
 def export_demo_config(
@@ -87,7 +96,7 @@ def reset_demo_state(rt: Runtime, home: Path) -> None:
     """Forget earlier demos: embedded databases, Dagster home and local artifacts start empty."""
     if rt.embedded:
         reset_databases(database_url(rt.database_url, "postgres"))
-    for folder in (home / "dagster_home", Path(rt.artifact_root)):
+    for folder in (home / "dagster_home", home / "cache", Path(rt.artifact_root)):
         if folder.is_dir() and "://" not in str(folder):
             shutil.rmtree(folder)
 
@@ -151,7 +160,18 @@ def run_demo(
     return report
 
 
+def _calibration_by_cohort(report: LoopReport, lag_weeks: int) -> dict[date, dict[str, Any]]:
+    """The calibration check of each evaluated cohort, by the week the cohort was scored (the
+    check runs ``lag_weeks`` later, in the evaluating week's partition)."""
+    return {
+        r.week - timedelta(weeks=lag_weeks): r.calibration for r in report.weeks if r.calibration
+    }
+
+
 def _summary(console: Console, resources: dict[str, Any], report: LoopReport) -> None:
+    """Tables of the loop (weeks, delayed evaluations, alias moves) and the calibration story;
+    shared by ``demo`` and ``run``."""
+    calibration = _calibration_by_cohort(report, int(resources["monitoring"].label_lag_weeks))
     warehouse = resources["warehouse"]
     model_name = resources["mlflow_resource"].model_name
     evals = warehouse.evaluations().read(model_name)
@@ -160,8 +180,20 @@ def _summary(console: Console, resources: dict[str, Any], report: LoopReport) ->
     by_week = {
         (row.scoring_week, int(row.model_version)): _c_text(row) for row in evals.itertuples()
     }
-    weeks = Table(title="Weekly scoring and monitoring (delayed C of that week's predictions)")
-    for col in ("week", "customers", "model", "feature drift", "score drift", "delayed C [95% CI]"):
+    threshold = next((c["threshold"] for c in calibration.values()), None)
+    weeks = Table(
+        title="Weekly scoring and monitoring (delayed C and calibration of that week's "
+        "predictions, known label_lag weeks later)"
+    )
+    for col in (
+        "week",
+        "customers",
+        "model",
+        "feature drift",
+        "score drift",
+        "delayed C [95% CI]",
+        f"ICI@30d (WARN > {threshold:g})" if threshold is not None else "ICI",
+    ):
         weeks.add_column(col)
     for r in report.weeks:
         weeks.add_row(
@@ -171,6 +203,7 @@ def _summary(console: Console, resources: dict[str, Any], report: LoopReport) ->
             ", ".join(r.feature_breaches) or "-",
             "breach" if r.score_breached else "-",
             by_week.get((r.week, r.model_version), "not matured"),
+            _ici_text(calibration.get(r.week), r.model_version),
         )
     console.print(weeks)
     table = Table(title="Delayed C-index per model version (logged to each version's MLflow run)")
@@ -202,6 +235,35 @@ def _summary(console: Console, resources: dict[str, Any], report: LoopReport) ->
             row.reason[:60],
         )
     console.print(aliases)
+    _calibration_story(console, calibration)
+
+
+def _ici_text(check: dict[str, Any] | None, row_version: int) -> str:
+    if not check:
+        return "not matured"
+    version = int(check["model_version"])
+    who = "" if version == row_version else f"v{version} "
+    return f"{who}{float(check['ici']):.4f} {'ok' if check['passed'] else 'WARN'}"
+
+
+def _calibration_story(console: Console, calibration: dict[date, dict[str, Any]]) -> None:
+    """Per model version: for how many of its evaluated cohorts the calibration check fired."""
+    console.rule("calibration of predicted churn (check calibration_ici_below_threshold)")
+    if not calibration:
+        console.print("no cohort matured yet: no calibration check evaluated")
+        return
+    for version in sorted({int(c["model_version"]) for c in calibration.values()}):
+        mine = {w: c for w, c in calibration.items() if int(c["model_version"]) == version}
+        fired = sorted(w for w, c in mine.items() if not c["passed"])
+        icis = [float(c["ici"]) for c in mine.values()]
+        first = next(iter(mine.values()))
+        when = f" (cohorts scored {fired[0]} … {fired[-1]})" if fired else ""
+        console.print(
+            f"  v{version}: {len(mine)} cohorts evaluated, ICI@{int(first['horizon_days'])}d "
+            f"{min(icis):.4f}–{max(icis):.4f} (WARN above {float(first['threshold']):g}); "
+            f"the check fired for {len(fired) or 'none'}{when}",
+            highlight=False,
+        )
 
 
 def _c_text(row: Any) -> str:

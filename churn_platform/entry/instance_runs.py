@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from dagster import (
+    AssetCheckEvaluation,
     AssetKey,
     DagsterEventType,
     DagsterInstance,
@@ -257,6 +258,24 @@ class InstanceRuns:
                 continue
             key: AssetKey = mat.asset_key
             out[key.to_user_string()] = {k: v.value for k, v in mat.metadata.items()}
+        return out
+
+    def check_results(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """Asset check evaluations of ``run_id`` by check name: ``passed``, ``severity`` and
+        the check's metadata values."""
+        out: dict[str, dict[str, Any]] = {}
+        for record in self.instance.all_logs(
+            run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION
+        ):
+            event = record.dagster_event
+            data = event.event_specific_data if event else None
+            if not isinstance(data, AssetCheckEvaluation):
+                continue
+            out[str(data.check_name)] = {
+                "passed": bool(data.passed),
+                "severity": str(data.severity.value),
+                **{k: v.value for k, v in data.metadata.items()},
+            }
         return out
 
 

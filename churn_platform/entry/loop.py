@@ -40,6 +40,9 @@ class WeekRecord:
     c_index: float | None
     run_id: str = ""
     sensor: str = ""  # the retraining sensor's skip reason, or "requested <run key>"
+    #: The week's calibration check (``calibration_ici_below_threshold``) on the evaluated
+    #: cohort: its metadata plus ``passed``; empty when no cohort was evaluated.
+    calibration: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,10 @@ def run_weekly_loop(
     ``resources`` must be the resources of the loaded location (``configured_resources()``):
     they are used here only to approve challengers in the same registry.
     """
+    # imported here: loading the definitions module emits Dagster's preview warnings, which the
+    # demo filters once it has started
+    from churn_platform.defs.monitoring.assets import CALIBRATION_CHECK
+
     registry = resources["mlflow_resource"].registry(resources["warehouse"])
     initial_run_id = ""
     if initial_model is None:
@@ -131,6 +138,7 @@ def run_weekly_loop(
         mats = runs.materializations(run.run_id)
         scores, fdrift = mats.get("churn_scores", {}), mats.get("feature_drift", {})
         sdrift, ev = mats.get("score_drift", {}), mats.get("delayed_evaluation", {})
+        calibration = runs.check_results(run.run_id).get(CALIBRATION_CHECK, {})
         with _console_quiet(quiet):  # a requested run logs to the console at DEBUG
             tick = runs.tick_sensor(RETRAINING_SENSOR)
         record = WeekRecord(
@@ -142,6 +150,7 @@ def run_weekly_loop(
             c_index=float(ev["c_index"]) if "c_index" in ev else None,
             run_id=run.run_id,
             sensor=tick.skip_reason or f"requested {', '.join(tick.tick.run_keys)}",
+            calibration=calibration if "ici" in calibration else {},
         )
         report.weeks.append(record)
         on_event(_describe(record))
@@ -189,13 +198,25 @@ def _approve(registry: Any, version: int, approver: str, reason: str) -> None:
     approve_challenger(registry, version, approver=approver, reason=reason)
 
 
+def calibration_text(calibration: dict[str, Any]) -> str:
+    """``v1 ICI@30d 0.0146 > 0.01 WARN`` / ``v2 ICI@30d 0.0093 <= 0.01 ok`` / ``-``."""
+    if not calibration:
+        return "-"
+    ok = bool(calibration["passed"])
+    return (
+        f"v{int(calibration['model_version'])} ICI@{int(calibration['horizon_days'])}d "
+        f"{float(calibration['ici']):.4f} {'<=' if ok else '>'} "
+        f"{float(calibration['threshold']):g} {'ok' if ok else 'WARN'}"
+    )
+
+
 def _describe(r: WeekRecord) -> str:
     drift = ", ".join(r.feature_breaches) or "none"
     c = f"{r.c_index:.3f}" if r.c_index is not None else "-"
     return (
         f"{r.week}: {r.rows} scored by v{r.model_version}; feature drift: {drift}; "
         f"score drift: {'yes' if r.score_breached else 'no'}; delayed C-index: {c}; "
-        f"sensor: {r.sensor}"
+        f"calibration: {calibration_text(r.calibration)}; sensor: {r.sensor}"
     )
 
 

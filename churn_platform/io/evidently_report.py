@@ -266,9 +266,7 @@ def _prepare(
     return pd.DataFrame(out)
 
 
-def _gate_by_column(
-    results: Sequence[FeatureDrift], columns: list[str]
-) -> dict[str, FeatureDrift]:
+def _gate_by_column(results: Sequence[FeatureDrift], columns: list[str]) -> dict[str, FeatureDrift]:
     """The gate's results by column; every reported column must have one."""
     by_column = {r.column: r for r in results}
     missing = [c for c in columns if c not in by_column]

@@ -37,6 +37,7 @@ from churn_platform.errors import (
     safe_text,
 )
 from churn_platform.io.http_probe import bound_mlflow_http, probe_http_store
+from churn_platform.io.reference_cache import ReferenceDiskCache
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +134,10 @@ class ModelRegistry:
         experiment_name: str = "churn_platform",
         artifact_location: str | None = None,
         alias_history: AliasHistoryWriter | None = None,
+        reference_cache: ReferenceDiskCache | None = None,
     ) -> None:
         self.model_name = model_name
+        self.reference_cache = reference_cache
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
         self.check_reachable()  # MlflowClient() opens the store eagerly, with ~100 s of retries
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
@@ -510,7 +513,15 @@ class ModelRegistry:
             raise ArtifactError(f"could not load {uri}: {self._redact(exc.message)}") from exc
 
     def load_reference(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The training reference (features, scores) logged with ``run_id``, for drift."""
+        """The training reference (features, scores) logged with ``run_id``, for drift; from the
+        machine's disk cache when one is configured (downloaded once per machine)."""
+        if self.reference_cache is not None:
+            return self.reference_cache.get_or_load(
+                self.tracking_uri, run_id, lambda: self._download_reference(run_id)
+            )
+        return self._download_reference(run_id)
+
+    def _download_reference(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         frames = []
         for path in (REFERENCE_FEATURES, REFERENCE_SCORES):
             try:

@@ -95,3 +95,73 @@ def test_least_recently_used_run_is_evicted(registry: CountingRegistry, tmp_path
     cache.load_reference(registry, runs[-1])  # still cached
     cache.load_reference(registry, runs[0])  # evicted by the fifth run: read again
     assert registry.reads == [*runs, runs[0]]
+
+
+class DownloadCountingRegistry(ModelRegistry):
+    """The real registry, counting downloads from MLflow (below the disk cache)."""
+
+    downloads: list[str]
+
+    def _download_reference(self, run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+        self.downloads.append(run_id)
+        return super()._download_reference(run_id)
+
+
+_CHILD = """
+import sys
+from churn_platform.io.reference_cache import ReferenceDiskCache
+from churn_platform.io.registry import ModelRegistry
+reg = ModelRegistry(sys.argv[1], tracking_uri=sys.argv[2],
+                    reference_cache=ReferenceDiskCache(sys.argv[3]))
+features, scores = reg.load_reference(sys.argv[4])
+print(len(features), len(scores))
+"""
+
+
+def test_another_process_downloads_once_per_machine(
+    registry: CountingRegistry, tmp_path: Path
+) -> None:
+    # Dagster's step processes share the disk cache: a reference one step downloaded is read
+    # from local disk by the next, whose process never talks to MLflow's artifact store for it.
+    import subprocess
+    import sys
+
+    from churn_platform.io.reference_cache import ReferenceDiskCache
+
+    run = _reference_run(registry, tmp_path, seed=21)
+    root = tmp_path / "cache"
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, registry.model_name, registry.tracking_uri, str(root), run],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert child.stdout.split() == ["50", "50"]
+    reader = DownloadCountingRegistry(
+        registry.model_name,
+        tracking_uri=registry.tracking_uri,
+        reference_cache=ReferenceDiskCache(root),
+    )
+    reader.downloads = []
+    features, scores = reader.load_reference(run)
+    assert reader.downloads == []
+    expected = reader._download_reference(run)
+    pd.testing.assert_frame_equal(features, expected[0])
+    pd.testing.assert_frame_equal(scores, expected[1])
+    # An unreadable entry (a disk that filled up mid-write elsewhere) is read again, not fatal.
+    entry = ReferenceDiskCache(root).folder(registry.tracking_uri, run)
+    (entry / "features.parquet").write_bytes(b"not parquet")
+    reader.downloads = []
+    again, _ = reader.load_reference(run)
+    assert reader.downloads == [run]
+    pd.testing.assert_frame_equal(again, expected[0])
+    # The store's URI (which may hold a password) is hashed, never a folder name.
+    assert registry.tracking_uri not in str(entry)
+
+
+def test_cache_refuses_a_run_id_that_is_a_path(tmp_path: Path) -> None:
+    from churn_platform.io.reference_cache import ReferenceDiskCache
+
+    with pytest.raises(ValueError, match="not an MLflow run id"):
+        ReferenceDiskCache(tmp_path).folder("sqlite:///x", "../../etc")

@@ -122,11 +122,11 @@ def loop(
                 label_window_weeks=26,
                 approver="e2e-test",
             )
-            yield report, resources, instance
+            yield report, resources, instance, runs
 
 
 def test_the_instance_holds_one_scoring_run_per_week_and_the_sensor_launched_retrain(loop) -> None:  # type: ignore[no-untyped-def]
-    report, _, instance = loop
+    report, _, instance, _ = loop
     all_runs = instance.get_runs()
     assert {r.job_name for r in all_runs} == {"weekly_scoring_job", "training_job"}
     assert all(r.status == DagsterRunStatus.SUCCESS for r in all_runs)
@@ -140,7 +140,7 @@ def test_the_instance_holds_one_scoring_run_per_week_and_the_sensor_launched_ret
 
 
 def test_the_sensor_tick_history_records_every_decision(loop) -> None:  # type: ignore[no-untyped-def]
-    report, _, instance = loop
+    report, _, instance, _ = loop
     [state] = [s for s in instance.all_instigator_state() if s.name == "retraining_sensor"]
     ticks = instance.get_ticks(state.instigator_origin_id, state.selector_id)
     assert len(ticks) == len(WEEKS)
@@ -153,7 +153,7 @@ def test_the_sensor_tick_history_records_every_decision(loop) -> None:  # type: 
 
 
 def test_drift_triggers_exactly_one_retrain_and_new_version_takes_over(loop) -> None:  # type: ignore[no-untyped-def]
-    report, _, _ = loop
+    report, _, _, _ = loop
     before = [w for w in report.weeks if w.week < DRIFT]
     assert before and all(not w.feature_breaches for w in before)
     assert any(w.feature_breaches for w in report.weeks if w.week == DRIFT)
@@ -169,7 +169,7 @@ def test_drift_triggers_exactly_one_retrain_and_new_version_takes_over(loop) -> 
 
 
 def test_delayed_c_index_is_stored_and_logged_to_the_right_run_and_step(loop) -> None:  # type: ignore[no-untyped-def]
-    report, resources, _ = loop
+    report, resources, _, _ = loop
     evals = resources["warehouse"].evaluations().read(resources["mlflow_resource"].model_name)
     v1 = evals[evals["model_version"] == report.initial_version]
     # cohorts scored by v1 whose labels arrived within the simulated window
@@ -188,7 +188,7 @@ def test_delayed_c_index_is_stored_and_logged_to_the_right_run_and_step(loop) ->
 
 
 def test_alias_history_records_every_move_with_the_approver(loop) -> None:  # type: ignore[no-untyped-def]
-    report, resources, _ = loop
+    report, resources, _, _ = loop
     history = resources["warehouse"].alias_history().read(resources["mlflow_resource"].model_name)
     moves = list(zip(history["alias"], history["version"], history["changed_by"], strict=True))
     v1, v2 = report.initial_version, report.retrains[0].version
@@ -202,7 +202,7 @@ def test_alias_history_records_every_move_with_the_approver(loop) -> None:  # ty
 
 
 def test_drift_results_and_reports_exist_for_every_week(loop, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    _, resources, _ = loop
+    _, resources, _, _ = loop
     drift = resources["warehouse"].drift().read()
     assert set(drift["week"]) == set(WEEKS)
     assert set(drift["kind"]) == {"feature", "score"}
@@ -214,10 +214,31 @@ def test_drift_results_and_reports_exist_for_every_week(loop, tmp_path: Path) ->
         gate = drift[(drift["kind"] == "feature") & (drift["week"] == week)]
         headline = f"Platform drift verdict: {int(gate['breached'].sum())} of {len(gate)} columns"
         assert headline.encode() in html
+        # ... and Evidently's own dataset verdict is the same one.
+        assert (b"Dataset Drift is detected" in html) == bool(gate["breached"].any())
+
+
+def test_checks_are_read_from_each_run_and_nothing_is_calibrated_beyond_follow_up(loop) -> None:  # type: ignore[no-untyped-def]
+    # Labels arrive 1 week late and are evaluated LAG=3 weeks on: 14 days of follow-up, so the
+    # 30-day horizon never matures: no calibration row, an empty calibration record per week.
+    report, resources, _, runs = loop
+    drift = resources["warehouse"].drift().read()
+    for record in report.weeks:
+        checks = runs.check_results(record.run_id)
+        breached = drift[(drift["kind"] == "feature") & (drift["week"] == record.week)]
+        assert checks["no_feature_drift_breach"]["passed"] == (not breached["breached"].any())
+        assert checks["calibration_ici_below_threshold"]["passed"] is True
+        assert "skipped" in checks["calibration_ici_below_threshold"]
+        assert record.calibration == {}
+    with resources["warehouse"].database().engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(f"SELECT count(*) FROM {resources['warehouse'].db_schema}.calibration_results")
+        ).scalar_one()
+    assert rows == 0
 
 
 def test_each_challenger_was_announced_on_slack_with_its_metrics(loop) -> None:  # type: ignore[no-untyped-def]
-    report, _, _ = loop
+    report, _, _, _ = loop
     texts = [json.dumps(m) for m in _SlackStub.received]
     for version in (report.initial_version, report.retrains[0].version):
         announced = [t for t in texts if f"v{version} is the new challenger" in t]
