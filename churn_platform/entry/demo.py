@@ -185,16 +185,16 @@ def _summary(console: Console, resources: dict[str, Any], report: LoopReport) ->
         title="Weekly scoring and monitoring (delayed C and calibration of that week's "
         "predictions, known label_lag weeks later)"
     )
-    for col in (
-        "week",
-        "customers",
-        "model",
-        "feature drift",
-        "score drift",
-        "delayed C [95% CI]",
-        f"ICI@30d (WARN > {threshold:g})" if threshold is not None else "ICI",
+    for col, fixed in (
+        ("week", True),
+        ("customers", True),
+        ("model", True),
+        ("feature drift", False),
+        ("score drift", False),
+        ("delayed C [95% CI]", False),
+        (f"ICI@30d (> {threshold:g}: WARN)" if threshold is not None else "ICI", False),
     ):
-        weeks.add_column(col)
+        weeks.add_column(col, no_wrap=fixed)
     for r in report.weeks:
         weeks.add_row(
             str(r.week),

@@ -180,11 +180,10 @@ def test_connection_refused_raises_notification_error_without_the_url() -> None:
 
 
 def test_timeout_raises_notification_error_without_the_url(fake_slack: FakeSlack) -> None:
+    # The webhook answers 200 after 1 s: only a notifier that honours its 0.2 s timeout raises.
     fake_slack.delay_s = 1.0
-    started = time.monotonic()
     with pytest.raises(NotificationError, match=r"within 0\.2s") as info:
         SlackWebhookNotifier(fake_slack.url, timeout=0.2).send(ALERT)
-    assert time.monotonic() - started < 1.0
     _assert_no_secret(info.value, fake_slack.url)
 
 
