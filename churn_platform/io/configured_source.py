@@ -31,6 +31,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import sqlalchemy as sa
 import yaml
 
@@ -54,6 +55,7 @@ from churn_platform.errors import (
 )
 from churn_platform.io.db import connect_args_for
 from churn_platform.io.sharding import shard_slice, shard_sql
+from churn_platform.io.sources import read_csv_file, read_parquet_file, require_unique_columns
 
 __all__ = ["ConfiguredSource", "load_weekly_config", "readonly_query"]
 
@@ -470,17 +472,15 @@ class ConfiguredSource:
         return weeks.pop()
 
     def _read_file(self, f: str, columns: list[str] | None = None) -> pd.DataFrame:
-        kind = self.config.snapshots.source.kind
-        try:
-            if kind == "parquet":
-                return pd.read_parquet(f, columns=columns)
-            return pd.read_csv(
-                f, usecols=columns, dtype=self._id_dtypes(), float_precision="round_trip"
-            )
-        except (OSError, ValueError, pd.errors.ParserError) as exc:
-            raise DataSourceConfigError(
-                f"{self.origin}: cannot read {kind} file {f}: {exc}"
-            ) from None
+        if self.config.snapshots.source.kind == "parquet":
+            return read_parquet_file(f, self.origin, columns=columns)
+        return read_csv_file(
+            f,
+            self.origin,
+            usecols=columns,
+            dtype=self._id_dtypes(),
+            float_precision="round_trip",
+        )
 
     def _glob_snapshot(self, week: date) -> pd.DataFrame:
         files = self._glob_files().get(_monday(week), [])
@@ -494,6 +494,8 @@ class ConfiguredSource:
         col = spec.week_column
         assert col is not None
         try:
+            if os.path.isfile(path):  # name the column: Arrow's own error does not
+                require_unique_columns(pq.read_schema(path).names, f"{self.origin}: {path}")
             dataset = pads.dataset(path, format="parquet")
             if col not in dataset.schema.names:
                 raise DataSourceConfigError(
@@ -513,12 +515,9 @@ class ConfiguredSource:
     def _csv_text(self) -> pd.DataFrame:
         path = self.config.snapshots.source.path or ""
         if path not in self._text_cache:
-            try:
-                self._text_cache[path] = pd.read_csv(path, dtype=str, keep_default_na=False)
-            except (OSError, ValueError, pd.errors.ParserError) as exc:
-                raise DataSourceConfigError(
-                    f"{self.origin}: cannot read csv file {path}: {exc}"
-                ) from None
+            self._text_cache[path] = read_csv_file(
+                path, self.origin, dtype=str, keep_default_na=False
+            )
         return self._text_cache[path]
 
     def _csv_snapshot(self, week: date) -> pd.DataFrame:
@@ -580,15 +579,10 @@ class ConfiguredSource:
             files = sorted(globlib.glob(src.path or "")) if src.is_glob else [src.path or ""]
             parts = []
             for f in files:
-                try:
-                    if src.kind == "parquet":
-                        parts.append(pd.read_parquet(f))
-                    else:
-                        parts.append(pd.read_csv(f, dtype={lab.id: str}))
-                except (OSError, ValueError, pd.errors.ParserError) as exc:
-                    raise DataSourceConfigError(
-                        f"{self.origin}: cannot read {src.kind} file {f}: {exc}"
-                    ) from None
+                if src.kind == "parquet":
+                    parts.append(read_parquet_file(f, self.origin))
+                else:
+                    parts.append(read_csv_file(f, self.origin, dtype={lab.id: str}))
             raw = pd.concat(parts, ignore_index=True)
             self._events_cache = self._clean_events(raw, lab.id, lab.churned_on, until=None)
         return self._events_cache

@@ -9,7 +9,9 @@ variable named in the config, never from the file itself.
 
 from __future__ import annotations
 
+import csv
 import os
+from collections import Counter
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -105,18 +107,53 @@ def read_table_file(path: str | Path) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+def require_unique_columns(names: Any, where: str) -> None:
+    """Refuse a table whose header names a column twice: which of the two a mapping or the
+    contract would read is an accident (pandas silently renames the second CSV one ``a.1``)."""
+    counts = Counter(str(n) for n in names)
+    dup = sorted(n for n, k in counts.items() if k > 1)
+    if dup:
+        listed = ", ".join(f"{n!r} ({counts[n]} times)" for n in dup)
+        raise DataSourceConfigError(
+            f"{where}: duplicate column name(s) {listed}; give each column one name"
+        )
+
+
+def read_csv_file(path: str | Path, origin: str, **kwargs: Any) -> pd.DataFrame:
+    """``pd.read_csv`` after checking the header names each column once; read errors and a
+    duplicate header become :class:`DataSourceConfigError` naming the file."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+            header = next(csv.reader(f), [])
+        where = origin if str(path) == origin else f"{origin}: csv file {path}"
+        require_unique_columns(header, where)
+        return pd.read_csv(path, **kwargs)
+    except (OSError, ValueError, csv.Error, pd.errors.ParserError) as exc:
+        if isinstance(exc, DataSourceConfigError):
+            raise
+        raise DataSourceConfigError(f"{origin}: cannot read csv file {path}: {exc}") from None
+
+
+def read_parquet_file(path: str | Path, origin: str, **kwargs: Any) -> pd.DataFrame:
+    """``pd.read_parquet`` with read errors and duplicate column names as
+    :class:`DataSourceConfigError` naming the file."""
+    try:
+        df = pd.read_parquet(path, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise DataSourceConfigError(f"{origin}: cannot read parquet file {path}: {exc}") from None
+    require_unique_columns(
+        df.columns, origin if str(path) == origin else f"{origin}: parquet file {path}"
+    )
+    return df
+
+
 def _read_file(source: SourceConfig, origin: str) -> pd.DataFrame:
     path = source.path
     if path is None or not path.is_file():
         raise DataSourceConfigError(f"{origin}: key 'source.path': data file {path} does not exist")
-    try:
-        if source.kind == "csv":
-            return pd.read_csv(path)
-        return pd.read_parquet(path)
-    except (OSError, ValueError, pd.errors.ParserError) as exc:
-        raise DataSourceConfigError(
-            f"{origin}: cannot read {source.kind} file {path}: {exc}"
-        ) from None
+    if source.kind == "csv":
+        return read_csv_file(path, origin)
+    return read_parquet_file(path, origin)
 
 
 def _filter_week(df: pd.DataFrame, source: SourceConfig, week: date, origin: str) -> pd.DataFrame:

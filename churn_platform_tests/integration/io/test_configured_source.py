@@ -127,6 +127,49 @@ def test_bad_events_and_weeks_are_named(tmp_path: Path, tables: Any) -> None:
         source.features_for_week(date(2024, 1, 1))
 
 
+@pytest.mark.parametrize("kind", ["csv", "glob", "events"])
+def test_a_csv_header_naming_a_column_twice_is_refused(
+    tmp_path: Path, tables: Any, kind: str
+) -> None:
+    # pandas would read the second one as 'monthly_charges.1' and the mapping would take the
+    # first: which value is scored would be an accident of column order.
+    snaps, events = tables
+    source = file_source(tmp_path, snaps, events, "glob" if kind == "glob" else "csv")
+    if kind == "events":
+        target = tmp_path / "events.csv"
+        text = target.read_text().splitlines()
+        text[0] += ",churned_on"
+        target.write_text("\n".join(line + ("," if i else "") for i, line in enumerate(text)))
+        call = lambda: source.events(WEEKS[5])  # noqa: E731
+        dup = "'churned_on' (2 times)"
+    else:
+        files = sorted((tmp_path / "weeks").glob("*.csv")) if kind == "glob" else []
+        target = files[2] if files else tmp_path / "snapshots.csv"
+        frame = pd.read_csv(target)
+        frame.insert(1, "monthly_charges", 0.0, allow_duplicates=True)
+        frame.to_csv(target, index=False)
+        call = lambda: source.features_for_week(WEEKS[2])  # noqa: E731
+        dup = "'monthly_charges' (2 times)"
+    with pytest.raises(DataSourceConfigError) as info:
+        call()
+    message = str(info.value)
+    assert str(target) in message and "duplicate column name(s)" in message, message
+    assert dup in message, message
+
+
+def test_a_parquet_file_naming_a_column_twice_is_refused(tmp_path: Path, tables: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    snaps, events = tables
+    source = file_source(tmp_path, snaps, events, "parquet")
+    table = pa.Table.from_pandas(snaps, preserve_index=False)
+    table = table.append_column("tenure_days", pa.array([1.0] * len(snaps)))
+    pq.write_table(table, tmp_path / "snapshots.parquet")
+    with pytest.raises(DataSourceConfigError, match=r"duplicate column name\(s\) 'tenure_days'"):
+        source.features_for_week(WEEKS[2])
+
+
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 

@@ -182,6 +182,20 @@ def test_read_table_file(tmp_path: Path) -> None:
         read_table_file(tmp_path / "missing.csv")
 
 
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path: Path) -> None:
+    # pandas would silently read the second 'tenure' as 'tenure.1'
+    frame = snapshots()
+    frame.insert(3, "tenure", 0, allow_duplicates=True)
+    frame.to_csv(tmp_path / "customers.csv", index=False)
+    with pytest.raises(DataSourceConfigError) as info:
+        read_table_file(tmp_path / "customers.csv")
+    message = str(info.value)
+    assert "customers.csv" in message and "duplicate column name(s) 'tenure' (2 times)" in message
+    path = write_config(tmp_path, {"kind": "csv", "path": "customers.csv"})
+    with pytest.raises(DataSourceConfigError, match=r"source\.yaml: csv file .*customers\.csv"):
+        read_source(load_data_config(path))
+
+
 # -- PostgreSQL --------------------------------------------------------------------------------
 
 
