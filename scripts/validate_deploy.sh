@@ -35,9 +35,10 @@ TF_DIRS=(
   terraform/modules/mlflow_backend
   terraform/modules/dagster_compute
   terraform/modules/edge
-  terraform/environments/dev
-  terraform/environments/prod
+  terraform/stack
 )
+# The one root module; its tests run once per environment's variables.
+TF_ENVIRONMENTS=(dev prod)
 
 if [ -t 1 ] && [ -z "${CI:-}" ]; then BOLD=$'\e[1m' RED=$'\e[31m' GREEN=$'\e[32m' RESET=$'\e[0m'; else BOLD="" RED="" GREEN="" RESET=""; fi
 SCRIPT_START=$SECONDS
@@ -164,7 +165,13 @@ terraform_dir() {
   export TF_DATA_DIR="$data_dir"
   terraform -chdir="$dir" init -backend=false -input=false -no-color || return 1
   terraform -chdir="$dir" validate -no-color || return 1
-  if compgen -G "$dir/tests/*.tftest.hcl" >/dev/null || compgen -G "$dir/*.tftest.hcl" >/dev/null; then
+  if [ "$dir" = terraform/stack ]; then
+    local env
+    for env in "${TF_ENVIRONMENTS[@]}"; do
+      echo "== terraform test with environments/$env.tfvars"
+      terraform -chdir="$dir" test -no-color -var-file="../environments/$env.tfvars" || return 1
+    done
+  elif compgen -G "$dir/tests/*.tftest.hcl" >/dev/null || compgen -G "$dir/*.tftest.hcl" >/dev/null; then
     terraform -chdir="$dir" test -no-color || return 1
   else
     echo "no *.tftest.hcl in $dir"

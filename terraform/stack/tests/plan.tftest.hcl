@@ -1,5 +1,7 @@
-# Whole-environment plan with a mocked AWS provider and this directory's terraform.tfvars:
-# proves the modules compose (no cycles, types match) and pins prod's safety settings.
+# Whole-environment plan with a mocked AWS provider, run once per environment with its variables:
+#   terraform test -var-file=../environments/dev.tfvars     (and prod.tfvars)
+# Proves the modules compose (no cycles, types match), checks the wiring, and pins prod's safety
+# settings.
 mock_provider "aws" {
   mock_data "aws_partition" {
     defaults = { partition = "aws" }
@@ -18,27 +20,27 @@ mock_provider "aws" {
   }
 }
 
-run "prod_plans_with_safety_settings" {
+run "plans_with_the_environment_settings" {
   command = plan
 
   assert {
-    condition     = output.artifact_bucket_name == "churn-platform-prod-artifacts-example"
-    error_message = "The artifact bucket comes from terraform.tfvars."
+    condition     = output.artifact_bucket_name == var.artifact_bucket_name
+    error_message = "The artifact bucket comes from the environment's tfvars."
   }
 
   assert {
-    condition     = var.db_deletion_protection && var.db_multi_az && var.log_retention_days >= 365
+    condition     = var.environment != "prod" || (var.db_deletion_protection && var.db_multi_az && var.log_retention_days >= 365)
     error_message = "prod keeps deletion protection, Multi-AZ and a year of logs."
   }
 
   assert {
-    condition     = output.service_discovery_names.code_location == "code-location.churn-prod.internal"
+    condition     = output.service_discovery_names.code_location == "code-location.churn-${var.environment}.internal"
     error_message = "The webserver and daemon reach the code location by its Cloud Map name."
   }
 }
 
 # The public entry: both UIs behind the login, TLS pinned, access logs on, the API routed.
-run "prod_edge_requires_login_before_the_uis" {
+run "edge_requires_login_before_the_uis" {
   command = plan
 
   assert {
@@ -63,7 +65,7 @@ run "prod_edge_requires_login_before_the_uis" {
   }
 
   assert {
-    condition     = module.edge.deletion_protection
+    condition     = var.environment != "prod" || module.edge.deletion_protection
     error_message = "prod's load balancer is protected from deletion."
   }
 

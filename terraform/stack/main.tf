@@ -39,7 +39,7 @@ data "aws_secretsmanager_secret_version" "oidc_client_secret" {
 }
 
 module "mlflow_backend" {
-  source = "../../modules/mlflow_backend"
+  source = "../modules/mlflow_backend"
 
   name_prefix               = local.name_prefix
   vpc_id                    = var.vpc_id
@@ -53,7 +53,7 @@ module "mlflow_backend" {
 }
 
 module "dagster_compute" {
-  source = "../../modules/dagster_compute"
+  source = "../modules/dagster_compute"
 
   name_prefix         = local.name_prefix
   vpc_id              = var.vpc_id
@@ -80,7 +80,7 @@ module "dagster_compute" {
 # Public HTTPS entry: OIDC/Cognito login before the Dagster and MLflow UIs, the optional
 # real-time API (key checked by the app) on /v1/* and /healthz.
 module "edge" {
-  source = "../../modules/edge"
+  source = "../modules/edge"
 
   name_prefix         = local.name_prefix
   vpc_id              = var.vpc_id
