@@ -345,8 +345,9 @@ def _run_evidently(
                 **{c: limits.min_ks for c in numeric},
                 **{c: limits.min_psi for c in categorical},
             },
-            # "Dataset Drift is detected" exactly when at least one column breached
-            drift_share=0.5 / len(numeric + categorical),
+            # "Dataset Drift is detected" exactly when at least one column breached (Evidently:
+            # share of drifted columns >= drift_share; the share of one is 1/n, same float)
+            drift_share=1 / len(numeric + categorical),
         )
     else:
         preset = DataDriftPreset(

@@ -269,6 +269,25 @@ def test_headline_names_the_breached_columns(
     assert "Dataset Drift is detected" in result.html.decode("utf-8")
 
 
+def test_one_breached_column_is_dataset_drift(reference: pd.DataFrame) -> None:
+    import dataclasses
+
+    gate = feature_drift(
+        _plain(reference), _plain(reference), NUMERIC, CATEGORICAL, DriftThresholds()
+    )
+    assert not any(r.breached for r in gate)
+    one = [dataclasses.replace(r, breached=r.column == "region") for r in gate]
+    result = render_drift_report(
+        reference, reference, numeric=NUMERIC, categorical=CATEGORICAL, gate_verdict=one
+    )
+    assert result.drifted_columns == ("region",)
+    assert "Dataset Drift is detected" in result.html.decode("utf-8")
+    none = render_drift_report(
+        reference, reference, numeric=NUMERIC, categorical=CATEGORICAL, gate_verdict=gate
+    )
+    assert none.drifted_columns == () and "Dataset Drift is detected" not in none.html.decode()
+
+
 def test_gate_verdict_must_cover_every_reported_column(reference: pd.DataFrame) -> None:
     gate = feature_drift(_plain(reference), _plain(reference), NUMERIC, ["plan"], DriftThresholds())
     with pytest.raises(DriftReportInputError, match=r"no result for column\(s\) \['region'\]"):
