@@ -112,6 +112,7 @@ def main() -> None:
             "ui-retraining-sensor.png": f"{base}/locations/churn_platform/sensors/"
             "retraining_sensor",
             "ui-run.png": f"{base}/runs/{run_id}",
+            "ui-calibration-check.png": f"{base}/assets/delayed_evaluation?view=checks",
         }
         for name, url in pages.items():
             _shoot(browser, url, args.out / name, args.budget_ms)
