@@ -50,7 +50,7 @@ def _shoot(browser: str, url: str, out: Path, budget_ms: int) -> None:
         capture_output=True,
         timeout=180,
     )
-    print(f"{out.relative_to(ROOT)}  <- {url}")
+    print(f"{out}  <- {url}")
 
 
 def _sensor_run_id() -> str:
@@ -112,7 +112,8 @@ def main() -> None:
             "ui-retraining-sensor.png": f"{base}/locations/churn_platform/sensors/"
             "retraining_sensor",
             "ui-run.png": f"{base}/runs/{run_id}",
-            "ui-calibration-check.png": f"{base}/assets/delayed_evaluation?view=checks",
+            "ui-calibration-check.png": f"{base}/assets/delayed_evaluation?view=checks"
+            "&checkDetail=calibration_ici_below_threshold",
         }
         for name, url in pages.items():
             _shoot(browser, url, args.out / name, args.budget_ms)

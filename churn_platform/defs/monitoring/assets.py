@@ -93,12 +93,20 @@ def churn_labels(
     code_version="1",
     kinds={"postgres", "mlflow"},
     check_specs=[
-        AssetCheckSpec(C_INDEX_CHECK, asset="delayed_evaluation", partitions_def=weekly_partitions),
+        AssetCheckSpec(
+            C_INDEX_CHECK,
+            asset="delayed_evaluation",
+            partitions_def=weekly_partitions,
+            description="Delayed C-index of the evaluated cohort (worst model that scored it) "
+            "at least c_index_threshold (ERROR)",
+        ),
         AssetCheckSpec(
             CALIBRATION_CHECK,
             asset="delayed_evaluation",
             partitions_def=weekly_partitions,
-            description="ICI of predicted churn probabilities at every matured horizon (WARN)",
+            description="Calibration of the evaluated cohort: the worst ICI of predicted churn "
+            "probabilities over its models and matured horizons at most "
+            "calibration_ici_threshold (WARN)",
         ),
     ],
 )
