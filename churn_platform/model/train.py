@@ -228,13 +228,17 @@ def fit_xgb_cox(
     )
     best = int(booster.best_iteration)
     margin = booster.predict(dtrain, output_margin=True, iteration_range=(0, best + 1))
-    baseline = breslow_baseline(train[dur], train[ev], margin)
+    offset = float(
+        np.average(margin, weights=dtrain.get_weight() if dtrain.get_weight().size else None)
+    )
+    baseline = breslow_baseline(train[dur], train[ev], margin - offset)
     return XGBCoxModel(
         booster=booster,
         baseline=baseline,
         contract=contract,
         horizons=horizons_tuple(config.horizons),
         best_iteration=best,
+        offset=offset,
     )
 
 

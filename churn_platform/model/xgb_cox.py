@@ -76,20 +76,27 @@ class XGBCoxModel:
     contract: FeatureContract
     horizons: tuple[int, ...]
     best_iteration: int
+    #: Weighted mean training margin. XGBoost's Cox margin has an arbitrary origin (the loss
+    #: does not see a constant shift; margins of 20-30 are common, hazard ratios of 1e9-1e13),
+    #: so it is centred: a risk score of 1 is the average training customer's hazard, 2 twice
+    #: it. The Breslow baseline is fitted on the centred margin, so probabilities are unchanged.
+    offset: float = 0.0
     _shap: PatternTreeShap | None = field(default=None, init=False, repr=False, compare=False)
 
     def _dmatrix(self, df: pd.DataFrame) -> xgb.DMatrix:
         return xgb.DMatrix(model_matrix(df, self.contract), enable_categorical=True, nthread=-1)
 
     def log_partial_hazard(self, df: pd.DataFrame) -> FloatArray:
-        """Log partial hazard (higher = churns sooner)."""
+        """Log partial hazard relative to the average training customer (higher = churns
+        sooner; 0 = average)."""
         margin = self.booster.predict(
             self._dmatrix(df), output_margin=True, iteration_range=(0, self.best_iteration + 1)
         )
-        return np.asarray(margin, dtype=np.float64)
+        return np.asarray(margin, dtype=np.float64) - self.offset
 
     def predict_frame(self, df: pd.DataFrame, top_drivers: int = 0) -> pd.DataFrame:
-        """Risk score (hazard ratio exp(margin)), churn probability per horizon, top drivers.
+        """Risk score (hazard ratio to the average training customer), churn probability per
+        horizon, top drivers.
 
         ``top_drivers`` > 0 adds a ``top_drivers`` column: a JSON list of the features that push
         this customer's risk up the most, with their contribution to the log hazard.
@@ -133,7 +140,11 @@ class XGBCoxModel:
         self.booster.save_model(str(directory / "booster.ubj"))
         (directory / "baseline.json").write_text(json.dumps(self.baseline.to_dict()))
         (directory / "contract.json").write_text(json.dumps(self.contract.to_dict(), indent=2))
-        meta = {"horizons": list(self.horizons), "best_iteration": self.best_iteration}
+        meta = {
+            "horizons": list(self.horizons),
+            "best_iteration": self.best_iteration,
+            "offset": self.offset,
+        }
         (directory / "meta.json").write_text(json.dumps(meta))
         return directory
 
@@ -152,6 +163,7 @@ class XGBCoxModel:
             ),
             horizons=tuple(int(h) for h in meta["horizons"]),
             best_iteration=int(meta["best_iteration"]),
+            offset=float(meta.get("offset", 0.0)),  # models saved before centring: 0
         )
 
 
