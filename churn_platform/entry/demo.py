@@ -181,6 +181,10 @@ def _summary(console: Console, resources: dict[str, Any], report: LoopReport) ->
         (row.scoring_week, int(row.model_version)): _c_text(row) for row in evals.itertuples()
     }
     threshold = next((c["threshold"] for c in calibration.values()), None)
+    # the check reports the worst matured horizon; name it when it is the same for every cohort
+    horizons = {int(c["horizon_days"]) for c in calibration.values()}
+    one_horizon = len(horizons) == 1
+    ici_label = f"ICI@{min(horizons)}d" if one_horizon else "ICI@days"
     weeks = Table(
         title="Weekly scoring and monitoring (delayed C and calibration of that week's "
         "predictions, known label_lag weeks later)"
@@ -192,7 +196,7 @@ def _summary(console: Console, resources: dict[str, Any], report: LoopReport) ->
         ("feature drift", False),
         ("score drift", False),
         ("delayed C [95% CI]", False),
-        (f"ICI@30d (> {threshold:g}: WARN)" if threshold is not None else "ICI", False),
+        (f"{ici_label} (> {threshold:g}: WARN)" if threshold is not None else "ICI", False),
     ):
         weeks.add_column(col, no_wrap=fixed)
     for r in report.weeks:
@@ -203,7 +207,7 @@ def _summary(console: Console, resources: dict[str, Any], report: LoopReport) ->
             ", ".join(r.feature_breaches) or "-",
             "breach" if r.score_breached else "-",
             by_week.get((r.week, r.model_version), "not matured"),
-            _ici_text(calibration.get(r.week), r.model_version),
+            _ici_text(calibration.get(r.week), r.model_version, with_horizon=not one_horizon),
         )
     console.print(weeks)
     table = Table(title="Delayed C-index per model version (logged to each version's MLflow run)")
@@ -238,12 +242,13 @@ def _summary(console: Console, resources: dict[str, Any], report: LoopReport) ->
     _calibration_story(console, calibration)
 
 
-def _ici_text(check: dict[str, Any] | None, row_version: int) -> str:
+def _ici_text(check: dict[str, Any] | None, row_version: int, *, with_horizon: bool) -> str:
     if not check:
         return "not matured"
     version = int(check["model_version"])
     who = "" if version == row_version else f"v{version} "
-    return f"{who}{float(check['ici']):.4f} {'ok' if check['passed'] else 'WARN'}"
+    at = f" at {int(check['horizon_days'])}d" if with_horizon else ""
+    return f"{who}{float(check['ici']):.4f}{at} {'ok' if check['passed'] else 'WARN'}"
 
 
 def _calibration_story(console: Console, calibration: dict[date, dict[str, Any]]) -> None:
@@ -257,10 +262,12 @@ def _calibration_story(console: Console, calibration: dict[date, dict[str, Any]]
         fired = sorted(w for w, c in mine.items() if not c["passed"])
         icis = [float(c["ici"]) for c in mine.values()]
         first = next(iter(mine.values()))
+        days = sorted({int(c["horizon_days"]) for c in mine.values()})
         when = f" (cohorts scored {fired[0]} … {fired[-1]})" if fired else ""
         console.print(
-            f"  v{version}: {len(mine)} cohorts evaluated, ICI@{int(first['horizon_days'])}d "
-            f"{min(icis):.4f}–{max(icis):.4f} (WARN above {float(first['threshold']):g}); "
+            f"  v{version}: {len(mine)} cohorts evaluated, worst ICI (at "
+            f"{'/'.join(map(str, days))} d) {min(icis):.4f}–{max(icis):.4f} (WARN above "
+            f"{float(first['threshold']):g}); "
             f"the check fired for {len(fired) or 'none'}{when}",
             highlight=False,
         )
