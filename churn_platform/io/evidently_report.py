@@ -39,10 +39,10 @@ so the legacy ``evidently.legacy`` API is not needed.
 
 from __future__ import annotations
 
+import functools
 import html
 import math
 import re
-import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
@@ -70,8 +70,6 @@ GATE_METHOD = "platform_gate"
 _GATE_RESULTS: ContextVar[Mapping[str, FeatureDrift] | None] = ContextVar(
     "platform_gate_results", default=None
 )
-_registered = threading.Lock()
-_gate_registered = False
 
 
 class DriftReportInputError(DataContractError, ValueError):
@@ -296,27 +294,21 @@ def _gate_stattest(
     return float(effect), bool(r.breached)
 
 
+@functools.cache
 def _register_gate_stattest() -> None:
-    """Register :data:`GATE_METHOD` with Evidently once per process."""
-    global _gate_registered
-    with _registered:
-        if _gate_registered:
-            return
-        from evidently.legacy.calculations.stattests.registry import (
-            StatTest,
-            register_stattest,
-        )
-        from evidently.legacy.core import ColumnType
+    """Register :data:`GATE_METHOD` with Evidently once per process (registering again, from
+    a racing first call, replaces the entry with the same one)."""
+    from evidently.legacy.calculations.stattests.registry import StatTest, register_stattest
+    from evidently.legacy.core import ColumnType
 
-        register_stattest(
-            StatTest(
-                name=GATE_METHOD,
-                display_name="platform gate (p < alpha AND effect >= threshold, all rows)",
-                allowed_feature_types=[ColumnType.Numerical, ColumnType.Categorical],
-            ),
-            default_impl=_gate_stattest,
-        )
-        _gate_registered = True
+    register_stattest(
+        StatTest(
+            name=GATE_METHOD,
+            display_name="platform gate (p < alpha AND effect >= threshold, all rows)",
+            allowed_feature_types=[ColumnType.Numerical, ColumnType.Categorical],
+        ),
+        default_impl=_gate_stattest,
+    )
 
 
 def _run_evidently(

@@ -119,14 +119,18 @@ def require_unique_columns(names: Any, where: str) -> None:
         )
 
 
+def _where(origin: str, kind: str, path: str | Path) -> str:
+    """How an error names the file: the origin alone when the origin is the file itself."""
+    return origin if str(path) == origin else f"{origin}: {kind} file {path}"
+
+
 def read_csv_file(path: str | Path, origin: str, **kwargs: Any) -> pd.DataFrame:
     """``pd.read_csv`` after checking the header names each column once; read errors and a
     duplicate header become :class:`DataSourceConfigError` naming the file."""
     try:
         with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
             header = next(csv.reader(f), [])
-        where = origin if str(path) == origin else f"{origin}: csv file {path}"
-        require_unique_columns(header, where)
+        require_unique_columns(header, _where(origin, "csv", path))
         return pd.read_csv(path, **kwargs)
     except (OSError, ValueError, csv.Error, pd.errors.ParserError) as exc:
         if isinstance(exc, DataSourceConfigError):
@@ -141,9 +145,7 @@ def read_parquet_file(path: str | Path, origin: str, **kwargs: Any) -> pd.DataFr
         df = pd.read_parquet(path, **kwargs)
     except (OSError, ValueError) as exc:
         raise DataSourceConfigError(f"{origin}: cannot read parquet file {path}: {exc}") from None
-    require_unique_columns(
-        df.columns, origin if str(path) == origin else f"{origin}: parquet file {path}"
-    )
+    require_unique_columns(df.columns, _where(origin, "parquet", path))
     return df
 
 
