@@ -4,21 +4,19 @@ characters), an unwritable ``--json`` path, an HTTP tracking server that is down
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from churn_platform.cli import app
+from churn_platform.entry.stack import free_port
 
 runner = CliRunner()
 
 
 def _refused_uri() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 def _one_line_exit_2(

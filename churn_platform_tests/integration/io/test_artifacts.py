@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import pandas as pd
 import pytest
 from moto.server import ThreadedMotoServer
 
+from churn_platform.entry.stack import free_port
 from churn_platform.errors import ArtifactError, ArtifactStoreUnavailableError, StorageError
 from churn_platform.io.artifacts import (
     CONNECT_TIMEOUT_S,
@@ -78,12 +78,6 @@ def local_store(tmp_path: Path) -> ArtifactStore:
 @pytest.fixture(params=["local", "s3"])
 def store(request: pytest.FixtureRequest) -> ArtifactStore:
     return request.getfixturevalue(f"{request.param}_store")
-
-
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 FRAME = pd.DataFrame(
@@ -283,7 +277,7 @@ def test_s3_endpoint_down_fails_fast_naming_the_endpoint(monkeypatch: pytest.Mon
 def test_s3_closed_port_with_default_retries_still_fails_quickly(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    endpoint = f"http://127.0.0.1:{free_port()}"
     monkeypatch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
     store = ArtifactStore.from_uri("s3://bucket/prefix")
     with pytest.raises(ArtifactStoreUnavailableError) as info:
@@ -298,7 +292,7 @@ def test_s3_closed_port_with_default_retries_still_fails_quickly(
 def test_every_s3_client_is_bounded_by_default() -> None:
     """ "Fails fast" is the client's configuration (no wall-time assert): 3 s to connect, 10 s to
     read, 2 attempts in botocore's standard retry mode; explicit options still win."""
-    store = S3ArtifactStore("b", endpoint_url=f"http://127.0.0.1:{_closed_port()}")
+    store = S3ArtifactStore("b", endpoint_url=f"http://127.0.0.1:{free_port()}")
     config = store.client.meta.config
     assert (config.connect_timeout, config.read_timeout) == (CONNECT_TIMEOUT_S, READ_TIMEOUT_S)
     assert (CONNECT_TIMEOUT_S, READ_TIMEOUT_S, MAX_ATTEMPTS) == (3.0, 10.0, 2)
@@ -313,7 +307,7 @@ def test_every_s3_client_is_bounded_by_default() -> None:
 
 def test_s3_endpoint_credentials_in_url_are_not_shown() -> None:
     store = S3ArtifactStore(
-        "b", endpoint_url=f"http://user:pa55word@127.0.0.1:{_closed_port()}", max_attempts=1
+        "b", endpoint_url=f"http://user:pa55word@127.0.0.1:{free_port()}", max_attempts=1
     )
     with pytest.raises(ArtifactStoreUnavailableError) as info:
         store.get_bytes("reports/a.html")
@@ -332,7 +326,7 @@ def test_mlflows_own_s3_clients_get_the_same_retry_budget(monkeypatch: pytest.Mo
     export_library_env(Settings())
     assert os.environ["AWS_MAX_ATTEMPTS"] == str(MAX_ATTEMPTS)
     assert os.environ["AWS_RETRY_MODE"] == "standard"
-    client = boto3.session.Session().client("s3", endpoint_url=f"http://127.0.0.1:{_closed_port()}")
+    client = boto3.session.Session().client("s3", endpoint_url=f"http://127.0.0.1:{free_port()}")
     assert client.meta.config.retries == {"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"}
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "5")
     export_library_env(Settings())

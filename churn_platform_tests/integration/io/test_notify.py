@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from churn_platform.entry.stack import free_port
 from churn_platform.errors import NotificationError
 from churn_platform.io.notify import (
     LogNotifier,
@@ -83,12 +83,6 @@ def fake_slack() -> Iterator[FakeSlack]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-
-
-def _closed_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _assert_no_secret(exc: BaseException, url: str) -> None:
@@ -173,7 +167,7 @@ def test_revoked_webhook_says_what_to_check(fake_slack: FakeSlack) -> None:
 
 
 def test_connection_refused_raises_notification_error_without_the_url() -> None:
-    url = f"http://127.0.0.1:{_closed_port()}{SECRET_PATH}"
+    url = f"http://127.0.0.1:{free_port()}{SECRET_PATH}"
     with pytest.raises(NotificationError, match=r"could not connect to 127\.0\.0\.1") as info:
         SlackWebhookNotifier(url, timeout=2).send(ALERT)
     _assert_no_secret(info.value, url)

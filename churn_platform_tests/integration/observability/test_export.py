@@ -32,6 +32,7 @@ from churn_platform.defs.observability.assets import (
     push_metrics,
 )
 from churn_platform.defs.resources import MlflowResource, MonitoringResource, WarehouseResource
+from churn_platform.entry.stack import free_port
 from churn_platform_tests.support import history
 from churn_platform_tests.support.dagster import query
 
@@ -265,11 +266,7 @@ def test_without_gateway_reports_what_it_would_push(
 
 
 def test_unreachable_gateway_raises_oserror() -> None:
-    import socket
-
-    with socket.socket() as sock:  # a port nobody listens on
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nobody listens on it
     with pytest.raises(OSError):
         push_metrics(registry_for([]), PushTarget.parse(f"127.0.0.1:{port}"), "j", 5.0)
 

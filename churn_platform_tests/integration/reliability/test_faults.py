@@ -5,7 +5,6 @@ rows exactly as they were (count and checksum) and fail clearly or recover."""
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -23,6 +22,7 @@ from churn_platform.defs.resources import (
     MlflowResource,
     WarehouseResource,
 )
+from churn_platform.entry.stack import free_port
 from churn_platform.errors import ArtifactStoreUnavailableError, StorageError
 from churn_platform.io.predictions import PredictionsRepository
 from churn_platform.io.registry import ModelRegistry
@@ -129,15 +129,9 @@ def test_killed_backend_mid_write_keeps_rows_and_the_asset_retries(env: Env) -> 
 # --------------------------------------------------------------------------------------------
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_mlflow_unreachable_at_scoring_fails_clearly_and_writes_nothing(env: Env) -> None:
     before = table_state(env)
-    dead = f"postgresql+psycopg2://postgres:not-a-secret@127.0.0.1:{_closed_port()}/mlflow"
+    dead = f"postgresql+psycopg2://postgres:not-a-secret@127.0.0.1:{free_port()}/mlflow"
     broken = MlflowResource(tracking_uri=dead, model_name=env.model_name)
     result = materialize(
         ALL_ASSETS,
@@ -180,7 +174,7 @@ def s3_down(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     boto3 = pytest.importorskip("boto3")
     from moto.server import ThreadedMotoServer
 
-    port = _closed_port()
+    port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     endpoint = f"http://127.0.0.1:{port}"

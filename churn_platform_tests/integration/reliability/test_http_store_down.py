@@ -24,6 +24,7 @@ from dagster import DagsterEventType, materialize
 from dagster._serdes import serialize_value
 
 from churn_platform.defs.resources import MlflowResource
+from churn_platform.entry.stack import free_port
 from churn_platform.errors import StorageError
 from churn_platform_tests.support.dagster import ALL_ASSETS, WEEK
 from churn_platform_tests.support.reliability import Env, error_chain, table_state
@@ -32,12 +33,6 @@ TOKEN = "tok-9f8e7d6c5b4a"  # a token given as the URL's username: must never be
 PASSWORD = "pw-1a2b3c4d5e"
 BOUND_S = 15.0
 CLI = str(Path(sys.executable).parent / "churn-platform")
-
-
-def _refused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -78,7 +73,7 @@ def _uris(port: int) -> list[str]:
 def test_promote_fails_within_the_bound_naming_the_server(
     pg_url: str, fault: str, hung_port: int
 ) -> None:
-    port = _refused_port() if fault == "refused" else hung_port
+    port = free_port() if fault == "refused" else hung_port
     for uri in _uris(port):
         env = {
             **os.environ,
@@ -117,7 +112,7 @@ def test_scoring_fails_within_the_bound_and_writes_nothing(
     for name in list(os.environ):
         if name.startswith("MLFLOW_HTTP_REQUEST"):
             monkeypatch.delenv(name)
-    port = _refused_port() if fault == "refused" else hung_port
+    port = free_port() if fault == "refused" else hung_port
     uri = _uris(port)[0]
     before = table_state(env)
     broken = MlflowResource(tracking_uri=uri, model_name=env.model_name)

@@ -19,7 +19,6 @@ import http.server
 import io
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ from mlflow.tracking import MlflowClient
 
 from churn_platform.app.training import train_and_register
 from churn_platform.domain.schema import DEFAULT_CONTRACT, ContractViolation
+from churn_platform.entry.stack import free_port
 from churn_platform.errors import (
     MAX_MESSAGE_CHARS,
     ArtifactError,
@@ -105,15 +105,9 @@ def test_python_logs_are_masked() -> None:
     assert len(text) < 10 * MAX_MESSAGE_CHARS
 
 
-def _refused_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.parametrize("form", ["token", "password"])
 def test_cli_console_is_masked(pg_url: str, form: str) -> None:
-    port = _refused_port()
+    port = free_port()
     uri = (
         f"http://{TOKEN}@127.0.0.1:{port}"
         if form == "token"
@@ -168,7 +162,7 @@ def test_notifications_are_masked_and_cut(webhook: str) -> None:
     assert_clean("slack message", body.decode())
     assert len(body) < 20_000
     with pytest.raises(NotificationError) as info:
-        SlackWebhookNotifier(f"http://{TOKEN}@127.0.0.1:{_refused_port()}/hook").send(
+        SlackWebhookNotifier(f"http://{TOKEN}@127.0.0.1:{free_port()}/hook").send(
             Notification(title="t", text="x")
         )
     assert_clean("notification error", str(info.value))
